@@ -1,0 +1,1 @@
+export { engagementEntryArbitrary, jsonValueArbitrary, opportunityArbitrary, webhookArbitrary } from './arbitraries.js';
