@@ -7,6 +7,8 @@ import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { KafkaPublisher, type Publisher } from './publisher.js';
 import { buildServer } from './server.js';
+import { SpoolDrainer } from './spool-drainer.js';
+import { Spool } from './spool.js';
 
 export interface StartIngestOptions {
   /** A pino logger; build it with `createLogger` so that credentials are redacted. */
@@ -23,6 +25,8 @@ export interface RunningIngest {
   /** `http://host:port` the server listens on (the real port when PORT=0). */
   url: string;
   publisher: Publisher;
+  /** The disk spool (undefined when INGEST_SPOOL_ENABLED=false). */
+  spool: Spool | undefined;
   /** Stops accepting requests, waits for those in flight, then flushes and disconnects Kafka. Idempotent. */
   close(): Promise<void>;
 }
@@ -47,16 +51,31 @@ export async function startIngest(config: IngestConfig, options: StartIngestOpti
     publisher = kafkaPublisher;
   }
 
+  // The spool is opened before listening: files left by a crash are published first, in order.
+  let spool: Spool | undefined;
+  let drainer: SpoolDrainer | undefined;
+  if (config.spool.enabled) {
+    try {
+      spool = await Spool.open({ dir: config.spool.dir, maxBytes: config.spool.maxBytes, logger });
+    } catch (error) {
+      await publisher.close();
+      throw error;
+    }
+    drainer = new SpoolDrainer({ spool, publisher, messages: { ceSource: config.ceSource, topics: config.topics }, logger, metrics });
+    drainer.start();
+  }
+
   if (!config.webhookSecret) {
     logger.warn(
       '!!! WEBHOOK_SECRET is not set: POST /webhooks/clustr accepts UNAUTHENTICATED requests. Set WEBHOOK_SECRET in any shared or production environment. !!!',
     );
   }
 
-  const app = buildServer(config, { publisher, logger, metrics });
+  const app = buildServer(config, { publisher, logger, metrics, ...(spool ? { spool } : {}) });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
+    await drainer?.close();
     await publisher.close();
     throw error;
   }
@@ -64,15 +83,17 @@ export async function startIngest(config: IngestConfig, options: StartIngestOpti
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ url, brokers: config.kafka.brokers, topics: config.topics }, 'clustr ingest listening');
+  logger.info({ url, brokers: config.kafka.brokers, topics: config.topics, spool: spool ? { dir: config.spool.dir, ...spool.stats() } : 'disabled' }, 'clustr ingest listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      // Order matters: stop intake and drain in-flight requests first, then flush Kafka.
+      // Order matters: stop intake and drain in-flight requests first, then let the spool drainer
+      // finish the webhook it is publishing (the rest stays on disk for the next start), then flush Kafka.
       await app.close();
+      await drainer?.close();
       await publisher.close();
       logger.info('clustr ingest stopped');
     })());
-  return { app, url, publisher, close };
+  return { app, url, publisher, spool, close };
 }

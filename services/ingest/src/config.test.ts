@@ -36,7 +36,21 @@ describe('loadConfig', () => {
         topicPartitions: 6,
         replicationFactor: 1,
       },
+      spool: { enabled: true, dir: './data/spool', maxBytes: 1024 * 1024 * 1024 },
+      limits: {
+        trustProxy: false,
+        ratePerMinute: 600,
+        maxEventLoopDelayMs: 1_000,
+        maxHeapUsedBytes: expect.any(Number),
+        requestTimeoutMs: 30_000,
+        headersTimeoutMs: 10_000,
+        keepAliveTimeoutMs: 72_000,
+        connectionTimeoutMs: 300_000,
+        maxOpportunities: 200_000,
+        maxJsonDepth: 64,
+      },
     });
+    expect(config.limits.maxHeapUsedBytes).toBeGreaterThan(10 * 1024 * 1024);
     expect(config.webhookSecret).toBeUndefined();
   });
 
@@ -66,8 +80,34 @@ describe('loadConfig', () => {
       TOPIC_OPPORTUNITIES: 'o',
       TOPIC_JOBS: 'j',
       TOPIC_DLQ: 'd',
+      INGEST_SPOOL_ENABLED: 'false',
+      INGEST_SPOOL_DIR: '/var/spool/x',
+      INGEST_SPOOL_MAX_MB: '2',
+      RATE_LIMIT_PER_MINUTE: '0',
+      TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+      MAX_EVENT_LOOP_DELAY_MS: '250',
+      MAX_HEAP_USED_BYTES: '123456789',
+      REQUEST_TIMEOUT_MS: '5000',
+      HEADERS_TIMEOUT_MS: '4000',
+      KEEP_ALIVE_TIMEOUT_MS: '6000',
+      CONNECTION_TIMEOUT_MS: '0',
+      MAX_OPPORTUNITIES: '10',
+      MAX_JSON_DEPTH: '20',
     });
     expect(config).toMatchObject({
+      spool: { enabled: false, dir: '/var/spool/x', maxBytes: 2 * 1024 * 1024 },
+      limits: {
+        trustProxy: '10.0.0.0/8, 127.0.0.1',
+        ratePerMinute: 0,
+        maxEventLoopDelayMs: 250,
+        maxHeapUsedBytes: 123_456_789,
+        requestTimeoutMs: 5_000,
+        headersTimeoutMs: 4_000,
+        keepAliveTimeoutMs: 6_000,
+        connectionTimeoutMs: 0,
+        maxOpportunities: 10,
+        maxJsonDepth: 20,
+      },
       port: 9000,
       host: '127.0.0.1',
       logLevel: 'debug',
@@ -110,6 +150,12 @@ describe('loadConfig', () => {
     [{ BODY_LIMIT_MB: '-1' }, 'BODY_LIMIT_MB', /./],
     [{ KAFKA_SSL_CA_FILE: '/ca.pem' }, 'KAFKA_SSL_CA_FILE', /KAFKA_SSL/],
     [{ TOPIC_DLQ: TOPICS.jobs }, 'TOPIC_DLQ', /must differ/],
+    [{ INGEST_SPOOL_MAX_MB: '0' }, 'INGEST_SPOOL_MAX_MB', /./],
+    [{ INGEST_SPOOL_ENABLED: 'maybe' }, 'INGEST_SPOOL_ENABLED', /true, false, 1 or 0/],
+    [{ RATE_LIMIT_PER_MINUTE: '-1' }, 'RATE_LIMIT_PER_MINUTE', /./],
+    [{ HEADERS_TIMEOUT_MS: '40000' }, 'HEADERS_TIMEOUT_MS', /REQUEST_TIMEOUT_MS/],
+    [{ MAX_JSON_DEPTH: '2' }, 'MAX_JSON_DEPTH', /./],
+    [{ TRUST_PROXY: 'yes please' }, 'TRUST_PROXY', /hop count/],
   ])('rejects %j naming %s', (env, variable, message) => {
     const error = errorOf({ ...base, ...env });
     expect(error.variables).toContain(variable);

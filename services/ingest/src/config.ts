@@ -1,4 +1,5 @@
 import { TOPICS } from '@clustr-pipeline/schema';
+import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 
 /**
@@ -30,6 +31,11 @@ const int = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number({ error: 'expected a number' }).int('expected a whole number').min(min).max(max).default(fallback);
 
 const text = z.string().trim().min(1);
+
+/** ~85 % of V8's heap limit: past it the service sheds load (503) instead of crashing with an OOM. */
+function defaultMaxHeapUsedBytes(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit * 0.85);
+}
 
 const brokerList = z
   .string()
@@ -66,6 +72,24 @@ const envSchema = z
     TOPIC_OPPORTUNITIES: text.default(TOPICS.opportunities),
     TOPIC_JOBS: text.default(TOPICS.jobs),
     TOPIC_DLQ: text.default(TOPICS.dlq),
+    INGEST_SPOOL_ENABLED: bool(true),
+    INGEST_SPOOL_DIR: text.default('./data/spool'),
+    INGEST_SPOOL_MAX_MB: z.coerce.number({ error: 'expected a number' }).positive().max(1_048_576).default(1024),
+    RATE_LIMIT_PER_MINUTE: int(600, 0, 10_000_000),
+    TRUST_PROXY: z
+      .string()
+      .trim()
+      .regex(/^(true|false|\d{1,2}|[0-9a-fA-F.:/,\s]+)$/, 'expected true, false, a hop count or a comma-separated list of proxy addresses/CIDRs')
+      .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v))
+      .default(false),
+    MAX_EVENT_LOOP_DELAY_MS: int(1_000, 0, 600_000),
+    MAX_HEAP_USED_BYTES: int(defaultMaxHeapUsedBytes(), 0),
+    REQUEST_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
+    HEADERS_TIMEOUT_MS: int(10_000, 500, 3_600_000),
+    KEEP_ALIVE_TIMEOUT_MS: int(72_000, 1_000, 3_600_000),
+    CONNECTION_TIMEOUT_MS: int(300_000, 0, 3_600_000),
+    MAX_OPPORTUNITIES: int(200_000, 1, 100_000_000),
+    MAX_JSON_DEPTH: int(64, 8, 10_000),
   })
   .superRefine((env, ctx) => {
     const mechanism = env.KAFKA_SASL_MECHANISM;
@@ -79,6 +103,9 @@ const envSchema = z
     }
     if (!env.KAFKA_SSL && env.KAFKA_SSL_CA_FILE) {
       ctx.addIssue({ code: 'custom', path: ['KAFKA_SSL_CA_FILE'], message: 'set, but KAFKA_SSL is not true' });
+    }
+    if (env.HEADERS_TIMEOUT_MS > env.REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['HEADERS_TIMEOUT_MS'], message: 'must not exceed REQUEST_TIMEOUT_MS' });
     }
     const topics = [env.TOPIC_OPPORTUNITIES, env.TOPIC_JOBS, env.TOPIC_DLQ];
     if (new Set(topics).size !== topics.length) {
@@ -113,6 +140,35 @@ export interface IngestConfig {
   ceSource: string;
   topics: { opportunities: string; jobs: string; dlq: string };
   kafka: KafkaSettings;
+  spool: SpoolSettings;
+  limits: LimitSettings;
+}
+
+export interface SpoolSettings {
+  /** Off: Kafka failures answer 503 as before, nothing is written to disk. */
+  enabled: boolean;
+  dir: string;
+  maxBytes: number;
+}
+
+export interface LimitSettings {
+  /** Fastify `trustProxy`: which `X-Forwarded-For` hops to believe for the client IP (rate limiting). */
+  trustProxy: boolean | number | string;
+  /** Webhook requests per minute per client IP; 0 = no rate limit. */
+  ratePerMinute: number;
+  /** Event-loop delay past which requests are shed with 503; 0 = not checked. */
+  maxEventLoopDelayMs: number;
+  /** Heap used past which requests are shed with 503; 0 = not checked. */
+  maxHeapUsedBytes: number;
+  /** Whole request (headers + body) must arrive within this (408 otherwise). */
+  requestTimeoutMs: number;
+  /** Headers must arrive within this (408 otherwise). */
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  /** Socket inactivity timeout; 0 = none. */
+  connectionTimeoutMs: number;
+  maxOpportunities: number;
+  maxJsonDepth: number;
 }
 
 /**
@@ -160,6 +216,19 @@ export function loadConfig(env: Record<string, string | undefined>): IngestConfi
       compression: e.KAFKA_COMPRESSION,
       topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
       replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+    },
+    spool: { enabled: e.INGEST_SPOOL_ENABLED, dir: e.INGEST_SPOOL_DIR, maxBytes: Math.floor(e.INGEST_SPOOL_MAX_MB * 1024 * 1024) },
+    limits: {
+      trustProxy: e.TRUST_PROXY,
+      ratePerMinute: e.RATE_LIMIT_PER_MINUTE,
+      maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: e.MAX_HEAP_USED_BYTES,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+      connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,
+      maxOpportunities: e.MAX_OPPORTUNITIES,
+      maxJsonDepth: e.MAX_JSON_DEPTH,
     },
   };
 }

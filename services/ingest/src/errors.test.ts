@@ -10,10 +10,10 @@ describe('error codes', () => {
   it('are unique, prefixed and carry an HTTP error status', () => {
     expect(new Set(codes).size).toBe(codes.length);
     for (const code of codes) {
-      expect(code).toMatch(/^INGEST_ERR_[A-Z_]+$/);
+      expect(code).toMatch(/^INGEST_ERR_[A-Z0-9_]+$/);
       expect(ERROR_CODES[code].statusCode).toBeGreaterThanOrEqual(400);
-      // Only 503s ask the sender to retry.
-      expect(ERROR_CODES[code].retriable).toBe(ERROR_CODES[code].statusCode === 503);
+      // Only 408, 429 and 503 ask the sender to retry.
+      expect(ERROR_CODES[code].retriable).toBe([408, 429, 503].includes(ERROR_CODES[code].statusCode));
     }
   });
 

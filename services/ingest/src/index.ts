@@ -1,7 +1,7 @@
 export { startIngest } from './app.js';
 export type { RunningIngest, StartIngestOptions } from './app.js';
 export { ConfigError, loadConfig } from './config.js';
-export type { IngestConfig, KafkaSettings, SaslMechanism } from './config.js';
+export type { IngestConfig, KafkaSettings, LimitSettings, SaslMechanism, SpoolSettings } from './config.js';
 export { ERROR_CODES, IngestError } from './errors.js';
 export type { ErrorBody, ErrorCode } from './errors.js';
 export { createLogger } from './logger.js';
@@ -9,3 +9,6 @@ export type { MessageBatch, OutgoingMessage } from './messages.js';
 export type { Publisher } from './publisher.js';
 export { buildServer } from './server.js';
 export type { ServerDeps } from './server.js';
+export { Spool } from './spool.js';
+export type { SpooledWebhook, SpoolStats } from './spool.js';
+export { SpoolDrainer } from './spool-drainer.js';

@@ -3,6 +3,7 @@ import { gunzip, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { IngestError } from '../errors.js';
+import { decodeUtf8Strict } from '../json.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -90,9 +91,16 @@ async function bodyPlugin(app: FastifyInstance, options: BodyPluginOptions): Pro
     const encoding = parseContentEncoding(request.headers['content-encoding']) ?? 'identity';
     const raw = await decodeBody(Buffer.isBuffer(body) ? body : Buffer.from(body), encoding, bodyLimit);
     request.rawBody = raw;
+    let text: string;
+    try {
+      // JSON is UTF-8 (RFC 8259): invalid bytes are refused, not replaced with U+FFFD.
+      text = decodeUtf8Strict(raw);
+    } catch {
+      throw new IngestError('INGEST_ERR_INVALID_UTF8');
+    }
     return await new Promise<unknown>((resolve, reject) => {
-      // The secure parser strips a BOM and rejects __proto__ / constructor.prototype keys.
-      jsonParser(request, raw.toString('utf8'), (error, parsed) => {
+      // The secure parser rejects __proto__ / constructor.prototype keys (the decoder dropped any BOM).
+      jsonParser(request, text, (error, parsed) => {
         if (error) reject(new IngestError('INGEST_ERR_INVALID_JSON', (error as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? { message: 'Request body is empty' } : {}));
         else resolve(parsed);
       });

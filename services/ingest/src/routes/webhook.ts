@@ -1,20 +1,23 @@
 import { flattenWebhook, parseWebhook } from '@clustr-pipeline/schema';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IngestConfig } from '../config.js';
-import { IngestError, isIngestError } from '../errors.js';
+import type { Delivery } from '../delivery.js';
+import { IngestError, type ErrorCode, type IssueBody } from '../errors.js';
+import { countOpportunities, jsonDepthExceeds } from '../json.js';
 import { countMessages, toDeadLetterBatch, toMessageBatches } from '../messages.js';
 import type { IngestMetrics } from '../metrics.js';
 import { authHook } from '../plugins/auth.js';
-import type { Publisher } from '../publisher.js';
+import { MAX_CHUNK_BYTES, type Publisher } from '../publisher.js';
 
 export interface WebhookRouteDeps {
   config: IngestConfig;
   publisher: Publisher;
+  delivery: Delivery;
   metrics: IngestMetrics;
 }
 
 export interface AcceptedBody {
-  status: 'accepted';
+  status: 'accepted' | 'spooled';
   job_id: string;
   events: number;
 }
@@ -22,7 +25,31 @@ export interface AcceptedBody {
 export const WEBHOOK_PATH = '/webhooks/clustr';
 
 export async function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): Promise<void> {
-  const { config, publisher, metrics } = deps;
+  const { config, publisher, delivery, metrics } = deps;
+
+  /** Writes the raw body to the DLQ (503 if that fails: refusing is better than losing it), then throws the 422. */
+  async function deadLetter(request: FastifyRequest, raw: Buffer, receivedAt: Date, code: ErrorCode, error: IngestError, details: string): Promise<never> {
+    const letter = toDeadLetterBatch(
+      {
+        body: raw,
+        reason: code,
+        error: details,
+        receivedAt,
+        requestId: request.id,
+        contentType: request.headers['content-type'] ?? 'application/json',
+      },
+      config.topics.dlq,
+    );
+    try {
+      await publisher.publish([letter]);
+    } catch (cause) {
+      request.log.error({ err: cause, reason: code }, 'could not dead-letter an invalid webhook');
+      throw new IngestError('INGEST_ERR_DLQ_UNAVAILABLE', { cause });
+    }
+    metrics.dlqMessages.inc({ reason: code });
+    request.log.info({ reason: code }, 'invalid webhook dead-lettered');
+    throw error;
+  }
 
   app.post(WEBHOOK_PATH, {
     bodyLimit: config.bodyLimitBytes,
@@ -37,44 +64,47 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps
         });
       }
       metrics.webhookBytes.observe(raw.length);
+      const { maxJsonDepth, maxOpportunities } = config.limits;
+
+      if (jsonDepthExceeds(raw, maxJsonDepth)) {
+        const message = `Request body nests objects/arrays deeper than ${maxJsonDepth} levels (MAX_JSON_DEPTH)`;
+        const error = new IngestError('INGEST_ERR_JSON_TOO_DEEP', { message });
+        // NOTE: a body too large for one Kafka message cannot be dead-lettered; the 422 tells the sender.
+        if (raw.length > MAX_CHUNK_BYTES) throw error;
+        return deadLetter(request, raw, receivedAt, 'INGEST_ERR_JSON_TOO_DEEP', error, JSON.stringify([{ path: '(root)', message }]));
+      }
+
+      // Before the schema: validating a million opportunities only to refuse them is wasted work.
+      const opportunities = countOpportunities(request.body);
+      if (opportunities > maxOpportunities) {
+        throw new IngestError('INGEST_ERR_TOO_MANY_OPPORTUNITIES', {
+          message: `Webhook has ${opportunities} opportunities; the limit is ${maxOpportunities} (MAX_OPPORTUNITIES)`,
+        });
+      }
 
       const parsed = parseWebhook(request.body);
       if (!parsed.ok) {
-        // Nothing is lost: the raw body goes to the DLQ before we answer 422.
-        const letter = toDeadLetterBatch(
-          {
-            body: raw,
-            reason: 'INGEST_ERR_SCHEMA',
-            error: JSON.stringify(parsed.issues),
-            receivedAt,
-            requestId: request.id,
-            contentType: request.headers['content-type'] ?? 'application/json',
-          },
-          config.topics.dlq,
-        );
-        try {
-          await publisher.publish([letter]);
-        } catch (error) {
-          request.log.error({ err: error }, 'could not dead-letter an invalid webhook');
-          throw new IngestError('INGEST_ERR_DLQ_UNAVAILABLE', { cause: error });
-        }
-        metrics.dlqMessages.inc({ reason: 'INGEST_ERR_SCHEMA' });
-        request.log.info({ issues: parsed.issues.length }, 'invalid webhook dead-lettered');
-        throw new IngestError('INGEST_ERR_SCHEMA', { issues: parsed.issues.map(({ path, message }) => ({ path, message })) });
+        const issues: IssueBody[] = parsed.issues.map(({ path, message }) => ({ path, message }));
+        return deadLetter(request, raw, receivedAt, 'INGEST_ERR_SCHEMA', new IngestError('INGEST_ERR_SCHEMA', { issues }), JSON.stringify(parsed.issues));
       }
 
       const flat = flattenWebhook(parsed.webhook, receivedAt);
       const batches = toMessageBatches(flat, { ceSource: config.ceSource, topics: config.topics });
       const events = countMessages(batches);
       const started = Date.now();
-      try {
-        await publisher.publish(batches);
-      } catch (error) {
-        throw isIngestError(error) ? error : new IngestError('INGEST_ERR_KAFKA_UNAVAILABLE', { cause: error });
+      const outcome = await delivery.deliver(
+        { requestId: request.id, receivedAt, contentType: request.headers['content-type'] ?? 'application/json', body: raw },
+        batches,
+      );
+      const jobId = flat.job.job_id;
+      if (outcome === 'spooled') {
+        request.log.info({ jobId, status: flat.job.status, events }, 'webhook spooled (Kafka unavailable or backlog)');
+        void reply.code(202);
+        return { status: 'spooled', job_id: jobId, events };
       }
-      request.log.info({ jobId: flat.job.job_id, status: flat.job.status, events, publishMs: Date.now() - started }, 'webhook accepted');
+      request.log.info({ jobId, status: flat.job.status, events, publishMs: Date.now() - started }, 'webhook accepted');
       void reply.code(200);
-      return { status: 'accepted', job_id: flat.job.job_id, events };
+      return { status: 'accepted', job_id: jobId, events };
     },
   });
 }

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import { parseWebhook, type ClustrWebhook } from '@clustr-pipeline/schema';
@@ -8,9 +10,14 @@ import { createLogger } from '../logger.js';
 import type { MessageBatch } from '../messages.js';
 import type { Publisher } from '../publisher.js';
 
-/** A valid config for tests: `env` entries override the minimal defaults. */
+/** A fresh empty directory under the OS temp dir (for spools). */
+export function tempDir(prefix = 'clustr-ingest-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A valid config for tests: `env` entries override the minimal defaults. Each call gets its own spool directory. */
 export function testConfig(env: Record<string, string | undefined> = {}): IngestConfig {
-  return loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env });
+  return loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', INGEST_SPOOL_DIR: tempDir(), ...env });
 }
 
 /** Records what would have been published; `failWith` makes publish reject. */
