@@ -57,6 +57,7 @@ export class TestPipeline {
       PORT: String(this.ingestPort),
       HOST: '127.0.0.1',
       KAFKA_BROKERS: this.kafka.brokers.join(','),
+      INGEST_SPOOL_DIR: join(this.dataDir, 'spool'),
       ...this.options.ingestEnv,
     }).start();
     await this.ingest.waitUntilReady(`${this.ingestUrl}/readyz`);
@@ -73,6 +74,8 @@ export class TestPipeline {
       CLICKHOUSE_EMBEDDED_PATH: join(this.dataDir, 'clickhouse'),
       CLICKHOUSE_HTTP_PORT: String(this.clickhouseHttpPort),
       SINK_FLUSH_MS: '200',
+      // The mock broker ignores LeaveGroup: a restarted member waits out the old session.
+      KAFKA_SESSION_TIMEOUT_MS: '6000',
       ...this.clickhouse.sinkEnv,
       ...this.options.sinkEnv,
     }).start();
