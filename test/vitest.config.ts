@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // Cross-service suites start real processes and brokers: run files one at a time, in forks.
 export default defineConfig({
   test: {
-    include: ['e2e/**/*.test.ts', 'reliability/**/*.test.ts', 'bad-input/**/*.test.ts'],
+    include: ['bench/**/*.test.ts', 'e2e/**/*.test.ts', 'reliability/**/*.test.ts', 'bad-input/**/*.test.ts'],
     pool: 'forks',
     fileParallelism: false,
     testTimeout: 120_000,
