@@ -1,0 +1,152 @@
+/**
+ * Soak test: steady webhook traffic through the whole pipeline (Kafka, ingest, sink + ClickHouse as
+ * separate processes) for a while; checks errors, latency, completeness and memory growth.
+ *
+ *   npm run soak -w test -- --seconds 60 --rate 20 --opportunities 100
+ *
+ * Exits 1 when a check fails. Not part of `npm test`.
+ */
+import { parseArgs } from 'node:util';
+import { makeWebhook } from '@clustr-pipeline/schema';
+import { TestPipeline } from '../harness/pipeline.js';
+import { rssBytes, sleep } from '../bad-input/helpers.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '60' },
+    rate: { type: 'string', default: '20' },
+    opportunities: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '16' },
+    'drain-seconds': { type: 'string', default: '120' },
+    'max-growth': { type: 'string', default: '10' },
+  },
+});
+const seconds = Number(values.seconds);
+const rate = Number(values.rate);
+const perWebhook = Number(values.opportunities);
+const maxConcurrency = Number(values.concurrency);
+const drainSeconds = Number(values['drain-seconds']);
+const maxGrowthPct = Number(values['max-growth']);
+for (const [name, v] of Object.entries({ seconds, rate, opportunities: perWebhook, concurrency: maxConcurrency })) {
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+}
+
+const SECRET = 'soak-secret-not-a-real-one';
+const totalWebhooks = Math.round(seconds * rate);
+// ~1.2 KB per opportunity event; the mock broker keeps ~5 MB per partition: size the topic so that
+// the whole run fits twice over (and never fewer than 64 partitions).
+const opportunityBytes = totalWebhooks * perWebhook * 1_200;
+const partitions = Math.max(64, Math.ceil((opportunityBytes * 2) / (5 * 1024 * 1024)));
+
+const pct = (sorted: number[], p: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
+const mib = (b: number | undefined) => (b === undefined ? NaN : b / 1024 / 1024);
+const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+async function main(): Promise<number> {
+  console.log(`soak: ${seconds} s at ${rate} webhooks/s × ${perWebhook} opportunities = ${totalWebhooks} webhooks, ${totalWebhooks * perWebhook} opportunities; ${partitions} partitions`);
+  const pipeline = await TestPipeline.start({
+    partitions: { opportunities: partitions, jobs: 6, dlq: 3 },
+    ingestEnv: { WEBHOOK_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'warn' },
+    sinkEnv: { LOG_LEVEL: 'warn' },
+  });
+  const checks: { name: string; ok: boolean; detail: string }[] = [];
+  try {
+    // Payloads are prepared up front so the generator does not compete with the services for CPU.
+    const template = makeWebhook({ opportunities: perWebhook, engagements: 1, jobId: 'soak_template' });
+    const body = (i: number) => JSON.stringify({ ...template, job_id: `soak_${i}`, results: template.results!.map((r) => ({ ...r, opportunities: r.opportunities!.map((o) => ({ ...o, opportunity_id: `${o.opportunity_id}_${i}` })) })) });
+
+    const latencies: number[] = [];
+    const errors: string[] = [];
+    let sent = 0;
+    let inFlight = 0;
+    let behind = 0;
+    const rss: { t: number; ingest?: number; sink?: number }[] = [];
+    const started = Date.now();
+    const sampler = setInterval(() => rss.push({ t: (Date.now() - started) / 1000, ingest: rssBytes(pipeline.ingest.pid), sink: rssBytes(pipeline.sink.pid) }), 1_000);
+
+    const post = async (i: number) => {
+      inFlight++;
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`${pipeline.ingestUrl}/webhooks/clustr`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
+          body: body(i),
+        });
+        const text = await res.text();
+        if (res.status !== 200) errors.push(`#${i}: ${res.status} ${text.slice(0, 200)}`);
+        else latencies.push(performance.now() - t0);
+      } catch (error) {
+        errors.push(`#${i}: ${(error as Error).message}`);
+      } finally {
+        inFlight--;
+      }
+    };
+
+    // Open-loop schedule: webhook i is due at i / rate seconds; a cap on requests in flight keeps a
+    // stalled pipeline from being buried (the overrun is reported as "behind schedule").
+    const pending: Promise<void>[] = [];
+    let lastReport = started;
+    for (let i = 0; i < totalWebhooks; i++) {
+      const due = started + (i * 1000) / rate;
+      const wait = due - Date.now();
+      if (wait > 0) await sleep(wait);
+      while (inFlight >= maxConcurrency) await sleep(5);
+      if (Date.now() - due > 1_000) behind++;
+      pending.push(post(i));
+      sent++;
+      if (Date.now() - lastReport >= 10_000) {
+        lastReport = Date.now();
+        const last = rss.at(-1);
+        console.log(`  t=${((Date.now() - started) / 1000).toFixed(0)}s sent=${sent} ok=${latencies.length} errors=${errors.length} in-flight=${inFlight} ingest=${mib(last?.ingest).toFixed(0)}MiB sink=${mib(last?.sink).toFixed(0)}MiB`);
+      }
+    }
+    await Promise.all(pending);
+    const sendSeconds = (Date.now() - started) / 1000;
+    clearInterval(sampler);
+
+    // Drain: every opportunity must land in ClickHouse exactly once.
+    const expectedRows = totalWebhooks * perWebhook;
+    const drainStart = Date.now();
+    const rows = await pipeline.waitForCount('opportunity_events', expectedRows, drainSeconds * 1000, "startsWith(job_id, 'soak_')");
+    const jobs = await pipeline.waitForCount('jobs', totalWebhooks, 30_000, "startsWith(job_id, 'soak_')");
+    const drainMs = Date.now() - drainStart;
+
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const window = Math.min(10, Math.floor(rss.length / 2));
+    const first = rss.slice(0, window);
+    const last = rss.slice(-window);
+    const growth = (key: 'ingest' | 'sink') => {
+      const a = avg(first.map((s) => s[key] ?? 0));
+      const b = avg(last.map((s) => s[key] ?? 0));
+      return { first: mib(a), last: mib(b), pct: a > 0 ? ((b - a) / a) * 100 : NaN };
+    };
+    const ingestGrowth = growth('ingest');
+    const sinkGrowth = growth('sink');
+
+    checks.push({ name: 'requests', ok: sent === totalWebhooks, detail: `${sent} sent in ${sendSeconds.toFixed(1)} s (${(sent / sendSeconds).toFixed(1)}/s; ${behind} more than 1 s behind schedule)` });
+    checks.push({ name: 'errors', ok: errors.length === 0, detail: `${errors.length}${errors.length ? ` (first: ${errors.slice(0, 3).join(' | ')})` : ''}` });
+    checks.push({ name: 'ack latency', ok: true, detail: `p50 ${pct(sorted, 50).toFixed(0)} ms, p99 ${pct(sorted, 99).toFixed(0)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(0)} ms` });
+    checks.push({ name: 'rows in ClickHouse', ok: rows === expectedRows, detail: `${rows} / ${expectedRows} opportunity_events (drained ${(drainMs / 1000).toFixed(1)} s after the last ack)` });
+    checks.push({ name: 'jobs in ClickHouse', ok: jobs === totalWebhooks, detail: `${jobs} / ${totalWebhooks}` });
+    checks.push({ name: 'ingest RSS growth', ok: ingestGrowth.pct < maxGrowthPct, detail: `first ${window} s avg ${ingestGrowth.first.toFixed(0)} MiB → last ${window} s avg ${ingestGrowth.last.toFixed(0)} MiB (${ingestGrowth.pct.toFixed(1)} %, limit ${maxGrowthPct} %)` });
+    checks.push({ name: 'sink RSS growth', ok: sinkGrowth.pct < maxGrowthPct, detail: `first ${window} s avg ${sinkGrowth.first.toFixed(0)} MiB → last ${window} s avg ${sinkGrowth.last.toFixed(0)} MiB (${sinkGrowth.pct.toFixed(1)} %, limit ${maxGrowthPct} %)` });
+    checks.push({ name: 'processes alive', ok: pipeline.ingest.running && pipeline.sink.running, detail: `ingest ${pipeline.ingest.running}, sink ${pipeline.sink.running}` });
+  } finally {
+    await pipeline.stop();
+  }
+
+  console.log('\n── soak summary ───────────────────────────────────────────────');
+  for (const c of checks) console.log(`${c.ok ? 'PASS' : 'FAIL'}  ${c.name.padEnd(20)} ${c.detail}`);
+  const failed = checks.filter((c) => !c.ok);
+  console.log(failed.length === 0 ? 'soak: all checks passed' : `soak: ${failed.length} check(s) failed`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
