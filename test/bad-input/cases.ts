@@ -351,10 +351,9 @@ export const clickhouseCases: ClickHouseCase[] = [
 ];
 
 /**
- * KNOWN BUG (see test/bad-input/README.md): a JSON-escaped lone surrogate ("\ud800") is valid JSON
- * and valid UTF-8, passes the schema and is acked 200, but ClickHouse's JSONEachRow refuses the
- * event ("missing second part of surrogate pair"), so the sink dead-letters that opportunity and its
- * row never reaches ClickHouse.
+ * A JSON-escaped lone surrogate ("\ud800") is valid JSON and valid UTF-8: accepted, and the sink
+ * inserts with input_format_json_throw_on_bad_escape_sequence=0 so ClickHouse keeps the row (found by
+ * this suite: ClickHouse used to refuse it and the row was dead-lettered after a 200).
  */
 export const loneSurrogateWebhook = (): Buffer =>
   mutated('lone-surrogate', (w) => {

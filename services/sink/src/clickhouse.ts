@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { resolve } from 'node:path';
-import { createClient } from '@clickhouse/client';
+import { Readable } from 'node:stream';
+import { createClient, parseError } from '@clickhouse/client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type * as ChdbTypes from 'chdb';
 import type * as ChdbConnectionTypes from 'chdb/connection';
@@ -26,8 +27,79 @@ export interface ClickHouseOptions {
   tls?: { caFile?: string; rejectUnauthorized?: boolean };
 }
 
+/**
+ * How the writer sends `INSERT INTO <table> FORMAT JSONEachRow` + a body of JSON lines. The
+ * settings apply to that one INSERT only (never to a session the next query would inherit).
+ */
+export interface InsertTransport {
+  readonly kind: 'http' | 'chdb-raw';
+  insertJsonEachRow(table: string, body: Buffer, settings: Record<string, string | number>): Promise<void>;
+}
+
+/** `@clickhouse/client`'s exec: HTTP in server mode (settings go as per-request URL parameters). */
+export function clientInsertTransport(client: ClickHouseClient): InsertTransport {
+  return {
+    kind: 'http',
+    async insertJsonEachRow(table, body, settings) {
+      const result = await client.exec({
+        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        values: Readable.from([body]),
+        clickhouse_settings: settings,
+      });
+      result.stream.resume();
+      await new Promise<void>((resolve, reject) => {
+        result.stream.once('end', resolve).once('close', resolve).once('error', reject);
+      });
+    },
+  };
+}
+
+/** The part of chdb's `ChdbConnection.chdb` extension the raw transport uses. */
+export interface ChdbRawInserter {
+  rawInsert(params: {
+    table: string;
+    values: Buffer;
+    format: 'JSONEachRow';
+    settings: Record<string, string | number>;
+  }): Promise<unknown>;
+}
+
+/**
+ * Embedded mode: chDB's raw passthrough insert. The Buffer goes to the engine zero-copy (no SQL
+ * string of the whole batch, no `SET k=v;` that would persist in the session): the settings
+ * travel in the statement's own `SETTINGS` clause. Errors are reshaped like the chdb connection
+ * does (`Code: N. DB::Exception: … (TYPE)` → ClickHouseError) so the writer classifies them alike.
+ */
+export function chdbRawInsertTransport(chdb: ChdbRawInserter): InsertTransport {
+  return {
+    kind: 'chdb-raw',
+    async insertJsonEachRow(table, body, settings) {
+      try {
+        await chdb.rawInsert({ table, values: body, format: 'JSONEachRow', settings });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const mapped = parseError(message) as Error & { type?: unknown };
+        if (typeof mapped.type === 'string') {
+          (mapped as { cause?: unknown }).cause = err;
+          throw mapped;
+        }
+        throw err; // e.g. CHDB_CLOSED / CHDB_CONNECTION: classified by its code
+      }
+    },
+  };
+}
+
+const transports = new WeakMap<ClickHouseClient, InsertTransport>();
+
+/** The insert transport `openClickHouse` chose for this client; the HTTP/exec one for any other client. */
+export function insertTransportFor(client: ClickHouseClient): InsertTransport {
+  return transports.get(client) ?? clientInsertTransport(client);
+}
+
 export interface ClickHouseHandle {
   client: ClickHouseClient;
+  /** How the writer inserts: HTTP via the client (server) or chDB's raw Buffer insert (embedded). */
+  insertTransport: InsertTransport;
   mode: 'server' | 'embedded';
   database: string;
   /** Embedded mode with httpPort set: the read-only HTTP interface, e.g. http://127.0.0.1:8123. */
@@ -88,9 +160,12 @@ export async function openClickHouse(options: ClickHouseOptions, logger?: pino.L
       application: 'clustr-sink',
     });
     logger?.info({ host: url.host, database }, 'ClickHouse: server mode');
+    const insertTransport = clientInsertTransport(client);
+    transports.set(client, insertTransport);
     let closed: Promise<void> | undefined;
     return {
       client,
+      insertTransport,
       mode: 'server',
       database,
       httpUrl: null,
@@ -104,9 +179,12 @@ export async function openClickHouse(options: ClickHouseOptions, logger?: pino.L
   // NOTE: chdb types its connection against its own copy of @clickhouse/client-common; the shape
   // is the same contract (chdb's documented use), only the nominal types differ.
   type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+  const chdbConnection = connection.createChdbConnection({ path });
   const client = createClient({
-    connection: connection.createChdbConnection({ path }) as unknown as ClientConnection,
+    connection: chdbConnection as unknown as ClientConnection,
   });
+  const insertTransport = chdbRawInsertTransport(chdbConnection.chdb as unknown as ChdbRawInserter);
+  transports.set(client, insertTransport);
 
   let http: HttpInterface | null = null;
   let httpSession: InstanceType<ChdbModule['Session']> | null = null;
@@ -135,6 +213,7 @@ export async function openClickHouse(options: ClickHouseOptions, logger?: pino.L
   let closed: Promise<void> | undefined;
   return {
     client,
+    insertTransport,
     mode: 'embedded',
     database,
     httpUrl: http?.url ?? null,

@@ -212,6 +212,7 @@ export class SinkConsumer {
     const buffer = this.buffers.get(route.table)!;
     this.activeHandlers++;
     const dead: DeadLetter[] = [];
+    let taken = 0;
     try {
       const first = batch.messages[0];
       if (first) this.noteHighWatermark(topic, partition, Number(batch.highWatermark), Number(first.offset));
@@ -236,11 +237,13 @@ export class SinkConsumer {
           this.tracker.receive(topic, partition, offset);
           dead.push({ topic, partition, offset, key: message.key, value: message.value, headers: message.headers ?? {}, reason: decoded.reason, error: decoded.error });
         }
-        this.counts.messages++;
-        this.options.metrics?.messages.inc({ topic });
+        taken++;
         resolveOffset(message.offset);
       }
     } finally {
+      // Counted once per fetched batch, not per message (a labelled prom-client inc is not free).
+      this.counts.messages += taken;
+      if (taken > 0) this.options.metrics?.messages.inc({ topic }, taken);
       // TRICKY: even when heartbeat() threw (rebalance), received poison offsets must reach the DLQ,
       // or the partition's commit would stall behind them.
       if (dead.length > 0) this.track(this.deadLetter(dead));
@@ -315,7 +318,7 @@ export class SinkConsumer {
     if (this.stopping) return;
     this.dispatch(false);
     if (this.tracker.committable((t, p) => this.isAssigned(t, p)).length > 0) void this.commit();
-    this.updateGauges();
+    this.updateGauges(true);
   }
 
   private bufferedRows(): number {
@@ -530,11 +533,13 @@ export class SinkConsumer {
     else this.highWatermarks.set(key, { topic, partition, hw, first: offset });
   }
 
-  private updateGauges(): void {
+  /** Buffer and in-flight gauges; per-partition lag (one labelled set per partition) only from tick(). */
+  private updateGauges(withLag = false): void {
     const m = this.options.metrics;
     if (!m) return;
     for (const [table, b] of this.buffers) m.buffered.set({ table }, b.size);
     m.inflight.set(this.inflight);
+    if (!withLag) return;
     for (const { topic, partition, hw, first } of this.highWatermarks.values()) {
       const committed = this.tracker.committed(topic, partition) ?? first;
       m.lag.set({ topic, partition: String(partition) }, Math.max(0, hw - committed));

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ClickHouseError } from '@clickhouse/client';
 import { describe, expect, it } from 'vitest';
+import { chdbRawInsertTransport } from './clickhouse.js';
 import { ClickHouseWriteError, ClickHouseWriter, classifyClickHouseError, normaliseCustom } from './writer.js';
 
 interface Call {
@@ -11,14 +12,21 @@ interface Call {
   body?: string;
 }
 
-/** A fake client: `existing` event_ids are "in the table"; `failExec` makes the insert throw. */
+/**
+ * A fake client: `existing` event_ids are "in the table" (under job_1, or the job named
+ * `job:id`); `failExec` makes the insert throw.
+ */
 function fakeClient(existing: string[] = [], failExec?: unknown) {
   const calls: Call[] = [];
+  const stored = () => existing.map((e) => (e.includes(':') ? { job: e.split(':')[0]!, id: e.split(':')[1]! } : { job: 'job_1', id: e }));
   const client = {
     async query(p: { query: string; query_params?: Record<string, unknown> }) {
       calls.push({ kind: 'query', query: p.query, ...(p.query_params ? { params: p.query_params } : {}) });
-      const ids = (p.query_params?.['ids'] as string[]) ?? [];
-      return { json: async () => ids.filter((id) => existing.includes(id)).map((event_id) => ({ event_id })) };
+      const jobs = p.query_params?.['jobs'] as string[] | undefined;
+      const ids = p.query_params?.['ids'] as string[] | undefined;
+      const hits = stored().filter((r) => (!jobs || jobs.includes(r.job)) && (!ids || ids.includes(r.id)));
+      if (p.query.startsWith('SELECT DISTINCT job_id')) return { json: async () => [...new Set(hits.map((r) => r.job))].map((job_id) => ({ job_id })) };
+      return { json: async () => hits.map((r) => ({ event_id: r.id })) };
     },
     async exec(p: { query: string; values: AsyncIterable<Buffer>; clickhouse_settings: Record<string, unknown> }) {
       let body = '';
@@ -59,11 +67,12 @@ describe('ClickHouseWriter', () => {
     const writer = new ClickHouseWriter(client, { database: 'clustr' });
     const outcome = await writer.insert({ table: 'jobs', rows: [row('a'), row('b'), row('a'), row('c')], dedupToken: 't' });
     expect(outcome).toEqual({ inserted: 2, duplicates: 2 });
-    const check = calls.find((c) => c.kind === 'query')!;
-    expect(check.query).toBe(
+    const [probe, check] = calls.filter((c) => c.kind === 'query');
+    expect(probe).toMatchObject({ query: 'SELECT DISTINCT job_id FROM clustr.jobs WHERE job_id IN {jobs:Array(String)}', params: { jobs: ['job_1'] } });
+    expect(check!.query).toBe(
       'SELECT event_id FROM clustr.jobs WHERE job_id IN {jobs:Array(String)} AND event_id IN {ids:Array(String)}',
     );
-    expect(check.params).toEqual({ jobs: ['job_1'], ids: ['a', 'b', 'c'] });
+    expect(check!.params).toEqual({ jobs: ['job_1'], ids: ['a', 'b', 'c'] });
     const exec = calls.find((c) => c.kind === 'exec')!;
     expect(exec.body).toBe(`${line('a')}\n${line('c')}`);
     // A subset of the batch gets its own token, derived from the ids it carries.
@@ -78,6 +87,46 @@ describe('ClickHouseWriter', () => {
       duplicates: 2,
     });
     expect(calls.filter((c) => c.kind === 'exec')).toHaveLength(0);
+  });
+
+  it('skips the event_id check when no job of the batch has a row yet', async () => {
+    const { client, calls } = fakeClient(['other:x']);
+    const writer = new ClickHouseWriter(client, { database: 'clustr' });
+    expect(await writer.insert({ table: 'opportunity_events', rows: [row('a'), row('b')], dedupToken: 't' })).toEqual({ inserted: 2, duplicates: 0 });
+    const queries = calls.filter((c) => c.kind === 'query');
+    expect(queries).toHaveLength(1);
+    expect(queries[0]!.query).toMatch(/^SELECT DISTINCT job_id /);
+  });
+
+  it('checks event_ids only for the rows of jobs that already exist', async () => {
+    const { client, calls } = fakeClient(['job_2:b']);
+    const writer = new ClickHouseWriter(client, { database: 'clustr' });
+    const rows = [row('a'), row('b', { job_id: 'job_2' }), row('c', { job_id: 'job_3' })];
+    expect(await writer.insert({ table: 'opportunity_events', rows, dedupToken: 't' })).toEqual({ inserted: 2, duplicates: 1 });
+    const check = calls.filter((c) => c.kind === 'query')[1]!;
+    expect(check.params).toEqual({ jobs: ['job_2'], ids: ['b'] });
+    expect(calls.find((c) => c.kind === 'exec')!.body).toBe(`${line('a')}\n${line('c', { job_id: 'job_3' })}`);
+  });
+
+  it('skips the job probe for a job it has already written (one query per batch of a long job)', async () => {
+    const { client, calls } = fakeClient();
+    const writer = new ClickHouseWriter(client, { database: 'clustr' });
+    await writer.insert({ table: 'opportunity_events', rows: [row('a')], dedupToken: 't1' });
+    calls.length = 0;
+    expect(await writer.insert({ table: 'opportunity_events', rows: [row('b')], dedupToken: 't2' })).toEqual({ inserted: 1, duplicates: 0 });
+    const queries = calls.filter((c) => c.kind === 'query');
+    expect(queries).toHaveLength(1);
+    expect(queries[0]).toMatchObject({ query: expect.stringMatching(/^SELECT event_id /) as unknown, params: { jobs: ['job_1'], ids: ['b'] } });
+  });
+
+  it('falls back to the event_id-only check when a line has no readable job_id', async () => {
+    const { client, calls } = fakeClient(['b']);
+    const writer = new ClickHouseWriter(client, { database: 'clustr' });
+    const noJob = { eventId: 'b', line: JSON.stringify({ event_id: 'b', custom: null }) };
+    expect(await writer.insert({ table: 'jobs', rows: [row('a'), noJob], dedupToken: 't' })).toEqual({ inserted: 1, duplicates: 1 });
+    const queries = calls.filter((c) => c.kind === 'query');
+    expect(queries).toHaveLength(1);
+    expect(queries[0]).toMatchObject({ query: 'SELECT event_id FROM clustr.jobs WHERE event_id IN {ids:Array(String)}', params: { ids: ['a', 'b'] } });
   });
 
   it('classifies an insert failure', async () => {
@@ -105,6 +154,22 @@ describe('ClickHouseWriter', () => {
     ]);
     expect(first).toEqual({ inserted: 2, duplicates: 0 });
     expect(second).toEqual({ inserted: 0, duplicates: 2 });
+  });
+
+  it('inserts through an explicit transport with per-insert settings', async () => {
+    const { client, calls } = fakeClient();
+    const sent: Array<{ table: string; body: string; settings: Record<string, string | number> }> = [];
+    const transport = { kind: 'chdb-raw' as const, insertJsonEachRow: async (table: string, body: Buffer, settings: Record<string, string | number>) => void sent.push({ table, body: body.toString(), settings }) };
+    const writer = new ClickHouseWriter(client, { database: 'clustr', transport });
+    expect(await writer.insert({ table: 'opportunity_events', rows: [row('a'), row('b')], dedupToken: 'tok' })).toEqual({ inserted: 2, duplicates: 0 });
+    expect(calls.filter((c) => c.kind === 'exec')).toHaveLength(0);
+    expect(sent).toEqual([
+      {
+        table: 'clustr.opportunity_events',
+        body: `${line('a')}\n${line('b')}`,
+        settings: expect.objectContaining({ insert_deduplication_token: 'tok', insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1, input_format_skip_unknown_fields: 1 }) as unknown,
+      },
+    ]);
   });
 
   it('rejects an invalid database name', () => {
@@ -161,5 +226,26 @@ describe('classifyClickHouseError', () => {
   it('looks through a cause chain', () => {
     const wrapped = new Error('insert failed', { cause: ch('CANNOT_PARSE_DATE', '38') });
     expect(classifyClickHouseError(wrapped).code).toBe('CH_BAD_DATA');
+  });
+});
+
+describe('chdbRawInsertTransport', () => {
+  it('passes the settings with the insert (its own SETTINGS clause), not as session state', async () => {
+    const seen: unknown[] = [];
+    const t = chdbRawInsertTransport({ rawInsert: async (p) => void seen.push(p) });
+    await t.insertJsonEachRow('clustr.jobs', Buffer.from('{}'), { insert_deduplication_token: 'x' });
+    expect(seen).toEqual([{ table: 'clustr.jobs', values: Buffer.from('{}'), format: 'JSONEachRow', settings: { insert_deduplication_token: 'x' } }]);
+  });
+
+  it('reshapes an engine error so a poison row classifies as bad data and a closed engine as retriable', async () => {
+    const parseFail = Object.assign(new Error('Code: 27. DB::Exception: Cannot parse input: expected \'"\' before: \'x\': (at row 1)\n: While executing ParallelParsingBlockInputFormat. (CANNOT_PARSE_INPUT_ASSERTION_FAILED) (version 26.7.2.1)'), { code: 'CHDB_INSERT', clickhouseCode: 27 });
+    const writer = (err: Error) =>
+      new ClickHouseWriter(fakeClient().client, { database: 'clustr', transport: chdbRawInsertTransport({ rawInsert: () => Promise.reject(err) }) });
+    const bad = await writer(parseFail).insert({ table: 'jobs', rows: [row('a')], dedupToken: 't' }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: 'CH_BAD_DATA', retriable: false, clickhouseType: 'CANNOT_PARSE_INPUT_ASSERTION_FAILED' });
+    const closed = await writer(Object.assign(new Error('Session is closed'), { code: 'CHDB_CLOSED' }))
+      .insert({ table: 'jobs', rows: [row('a')], dedupToken: 't' })
+      .catch((e: unknown) => e);
+    expect(closed).toMatchObject({ code: 'CH_UNAVAILABLE', retriable: true });
   });
 });

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
-import { assertIdentifier } from './clickhouse.js';
+import { assertIdentifier, insertTransportFor } from './clickhouse.js';
+import type { InsertTransport } from './clickhouse.js';
+
+export type { InsertTransport } from './clickhouse.js';
 
 export type SinkTable = 'opportunity_events' | 'jobs';
 export const SINK_TABLES: readonly SinkTable[] = ['opportunity_events', 'jobs'];
@@ -182,6 +184,9 @@ export const RAW_JSON_INPUT_SETTINGS: ClickHouseSettings = {
   input_format_json_defaults_for_missing_elements_in_named_tuple: 1,
   input_format_skip_unknown_fields: 1,
   input_format_import_nested_json: 0,
+  // NOTE: a JSON-escaped lone surrogate ("\ud800") is valid JSON and the ingest accepts it; by
+  // default ClickHouse refuses the whole row. With 0 the escape is kept as its literal text.
+  input_format_json_throw_on_bad_escape_sequence: 0,
 };
 
 /** The top-level `custom` is not an object or null: it needs the slow path. */
@@ -226,8 +231,8 @@ function jobIdsOf(line: string): string[] | undefined {
  * Idempotent writer: each event_id is stored once per table, so `count()` needs no FINAL.
  *
  * 1. Rows whose event_id repeats within the batch, or is already in the table, are dropped
- *    (`SELECT event_id … WHERE event_id IN {ids}`, parameterised). A replayed webhook has the same
- *    event_ids under different offsets and dedup tokens, so the token alone can't catch it.
+ *    (parameterised SELECTs by job_id, then event_id: see `#existing`). A replayed webhook has the
+ *    same event_ids under different offsets and dedup tokens, so the token alone can't catch it.
  * 2. The rest go in as JSONEachRow, the Kafka lines unchanged, with insert_deduplication_token:
  *    an identical retry after a lost acknowledgement is a no-op in ClickHouse (also for the MVs).
  *
@@ -237,11 +242,19 @@ function jobIdsOf(line: string): string[] | undefined {
  */
 export class ClickHouseWriter {
   readonly #client: ClickHouseClient;
+  readonly #transport: InsertTransport;
   readonly #database: string;
   readonly #inFlight = new Map<string, Promise<unknown>>();
+  /** `table|job_id` known to have rows (seen by the probe or inserted here): no probe needed. */
+  readonly #knownJobs = new Set<string>();
 
-  constructor(client: ClickHouseClient, options: { database: string }) {
+  /**
+   * `transport` defaults to the one `openClickHouse` chose for `client` (chDB's raw Buffer insert
+   * in embedded mode, HTTP via the client otherwise).
+   */
+  constructor(client: ClickHouseClient, options: { database: string; transport?: InsertTransport }) {
     this.#client = client;
+    this.#transport = options.transport ?? insertTransportFor(client);
     this.#database = assertIdentifier(options.database, 'database name');
   }
 
@@ -257,7 +270,7 @@ export class ClickHouseWriter {
     const keys = [...unique.keys()].map((id) => `${batch.table}:${id}`);
     const release = await this.#claim(keys);
     try {
-      const existing = await this.#existing(table, unique);
+      const { existing, jobs } = await this.#existing(table, unique);
       for (const id of existing) {
         if (unique.delete(id)) duplicates++;
       }
@@ -270,55 +283,87 @@ export class ClickHouseWriter {
         unique.size === batch.rows.length
           ? batch.dedupToken
           : `${batch.dedupToken}:${createHash('sha256').update([...unique.keys()].join(',')).digest('hex').slice(0, 16)}`;
-      const body = [...unique.values()].map(normaliseCustom).join('\n');
+      const body = Buffer.from([...unique.values()].map(normaliseCustom).join('\n'));
       try {
-        const result = await this.#client.exec({
-          query: `INSERT INTO ${table} FORMAT JSONEachRow`,
-          values: Readable.from([Buffer.from(body)]),
-          clickhouse_settings: {
-            ...RAW_JSON_INPUT_SETTINGS,
-            insert_deduplicate: 1,
-            insert_deduplication_token: token,
-            deduplicate_blocks_in_dependent_materialized_views: 1,
-          },
-        });
-        result.stream.resume();
-        await new Promise<void>((resolve, reject) => {
-          result.stream.once('end', resolve).once('close', resolve).once('error', reject);
+        await this.#transport.insertJsonEachRow(table, body, {
+          ...(RAW_JSON_INPUT_SETTINGS as Record<string, string | number>),
+          insert_deduplicate: 1,
+          insert_deduplication_token: token,
+          deduplicate_blocks_in_dependent_materialized_views: 1,
         });
       } catch (err) {
         throw classifyClickHouseError(err);
       }
+      if (jobs) this.#noteJobs(table, jobs);
       return { inserted: unique.size, duplicates };
     } finally {
       release();
     }
   }
 
-  async #existing(table: string, rows: Map<string, string>): Promise<Set<string>> {
-    const ids = [...rows.keys()];
+  /**
+   * The batch's event_ids already stored. (job_id, event_id) is the sorting key, so the check goes
+   * in two steps that both read only the named jobs' granules:
+   * 1. `SELECT DISTINCT job_id … WHERE job_id IN {jobs}`: which of the batch's jobs have any row.
+   *    Usually none (a new webhook): no duplicate is possible and the event_id check is skipped.
+   * 2. Only for the rows of jobs that exist (a replay, or a job spread over several batches):
+   *    `SELECT event_id … WHERE job_id IN {existing jobs} AND event_id IN {their ids}`.
+   * Step 1 is skipped when every job of the batch is already known here to have rows (a job
+   * spread over several batches, the backlog case): then it is the single query of step 2. The
+   * memory only picks the path; both paths are exact under the same premise as the single query
+   * they replace: a stored duplicate carries the job_id of the event that repeats it. Lines whose
+   * job_id can't be read fall back to the event_id-only check of the whole batch.
+   */
+  async #existing(table: string, rows: Map<string, string>): Promise<{ existing: Set<string>; jobs?: Set<string> }> {
+    const jobsByEvent = new Map<string, string[]>();
     const jobIds = new Set<string>();
-    let byJob = true;
-    for (const line of rows.values()) {
+    for (const [id, line] of rows) {
       const found = jobIdsOf(line);
       if (!found) {
-        byJob = false;
-        break;
+        const existing = await this.#select(`SELECT event_id FROM ${table} WHERE event_id IN {ids:Array(String)}`, { ids: [...rows.keys()] });
+        return { existing };
       }
-      for (const id of found) jobIds.add(id);
+      jobsByEvent.set(id, found);
+      for (const job of found) jobIds.add(job);
     }
-    // (job_id, event_id) is the sorting key: naming the jobs lets ClickHouse read only their granules.
-    const query = byJob
-      ? `SELECT event_id FROM ${table} WHERE job_id IN {jobs:Array(String)} AND event_id IN {ids:Array(String)}`
-      : `SELECT event_id FROM ${table} WHERE event_id IN {ids:Array(String)}`;
+    let present: Set<string>;
+    if ([...jobIds].every((job) => this.#knownJobs.has(`${table}|${job}`))) {
+      // A job spread over several batches: we know it has rows, skip the probe (one round trip).
+      present = jobIds;
+    } else {
+      present = new Set(
+        (
+          await this.#query<{ job_id: string }>(`SELECT DISTINCT job_id FROM ${table} WHERE job_id IN {jobs:Array(String)}`, {
+            jobs: [...jobIds],
+          })
+        ).map((r) => r.job_id),
+      );
+      this.#noteJobs(table, present);
+      if (present.size === 0) return { existing: new Set(), jobs: jobIds };
+    }
+    const ids: string[] = [];
+    for (const [id, jobs] of jobsByEvent) if (jobs.some((job) => present.has(job))) ids.push(id);
+    const existing = await this.#select(
+      `SELECT event_id FROM ${table} WHERE job_id IN {jobs:Array(String)} AND event_id IN {ids:Array(String)}`,
+      { jobs: [...present], ids },
+    );
+    return { existing, jobs: jobIds };
+  }
+
+  /** Remembers jobs that have rows (bounded: forgetting one only costs a probe). */
+  #noteJobs(table: string, jobs: Iterable<string>): void {
+    if (this.#knownJobs.size > 100_000) this.#knownJobs.clear();
+    for (const job of jobs) this.#knownJobs.add(`${table}|${job}`);
+  }
+
+  async #select(query: string, params: Record<string, unknown>): Promise<Set<string>> {
+    return new Set((await this.#query<{ event_id: string }>(query, params)).map((r) => r.event_id));
+  }
+
+  async #query<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
     try {
-      const result = await this.#client.query({
-        query,
-        format: 'JSONEachRow',
-        query_params: byJob ? { jobs: [...jobIds], ids } : { ids },
-      });
-      const found = await result.json<{ event_id: string }>();
-      return new Set(found.map((r) => r.event_id));
+      const result = await this.#client.query({ query, format: 'JSONEachRow', query_params: params });
+      return await result.json<T>();
     } catch (err) {
       throw classifyClickHouseError(err);
     }
