@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { IngestError, isIngestError } from './errors.js';
-import type { MessageBatch } from './messages.js';
+import type { MessageStream } from './messages.js';
 import type { IngestMetrics } from './metrics.js';
-import type { Publisher } from './publisher.js';
+import { MessageProductionError, type Publisher } from './publisher.js';
 import type { Spool, SpooledWebhook } from './spool.js';
 
 export type DeliveryOutcome = 'published' | 'spooled';
@@ -29,7 +29,7 @@ export class Delivery {
     this.#options = options;
   }
 
-  async deliver(webhook: SpooledWebhook, batches: MessageBatch[]): Promise<DeliveryOutcome> {
+  async deliver(webhook: SpooledWebhook, batches: readonly MessageStream[]): Promise<DeliveryOutcome> {
     const { publisher, spool, logger } = this.#options;
     if (!spool) {
       await this.#publish(batches);
@@ -49,10 +49,12 @@ export class Delivery {
     }
   }
 
-  async #publish(batches: MessageBatch[]): Promise<void> {
+  async #publish(batches: readonly MessageStream[]): Promise<void> {
     try {
       await this.#options.publisher.publish(batches);
     } catch (error) {
+      // A bug building the messages is not Kafka's fault: no spool, no retry (500).
+      if (error instanceof MessageProductionError) throw error;
       throw isIngestError(error) ? error : new IngestError('INGEST_ERR_KAFKA_UNAVAILABLE', { cause: error });
     }
   }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { countOpportunities, decodeUtf8Strict, jsonDepthExceeds } from './json.js';
+import { countOpportunities, decodeUtf8Strict, jsonDepthExceeds, jsonTextDepthExceeds } from './json.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -40,6 +40,32 @@ describe('jsonDepthExceeds', () => {
       fc.property(fc.jsonValue({ maxDepth: 6 }), fc.integer({ min: 0, max: 8 }), (value, limit) => {
         expect(jsonDepthExceeds(bytes(JSON.stringify(value)), limit)).toBe(depthOf(value) > limit);
       }),
+    );
+  });
+});
+
+describe('jsonTextDepthExceeds', () => {
+  it('answers like jsonDepthExceeds, including escaped quotes and backslashes in strings', () => {
+    const tricky = [{ s: '\\' }, { s: '\\"[[[[' }, { s: '\\\\', t: [[[[1]]]] }, { 'é😀': ['\u005b', '"{'] }].map((v) => JSON.stringify(v));
+    for (const text of [nested(3), nested(4), '{"a":{"b":[1,{"c":2}]}}', `{"s":"${'['.repeat(100)}"}`, ...tricky]) {
+      for (const limit of [0, 1, 2, 3, 4, 5]) expect([text, limit, jsonTextDepthExceeds(text, limit)]).toEqual([text, limit, jsonDepthExceeds(bytes(text), limit)]);
+    }
+    expect(jsonTextDepthExceeds(nested(1_000_000), 64)).toBe(true);
+  });
+  it('agrees with jsonDepthExceeds on any JSON text', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), fc.integer({ min: 0, max: 8 }), (value, limit) => {
+        const text = JSON.stringify(value);
+        expect(jsonTextDepthExceeds(text, limit)).toBe(jsonDepthExceeds(bytes(text), limit));
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('[', ']', '{', '}', '"', '\\', ':', ',', 'a', '1')), { maxLength: 40 }), fc.integer({ min: 0, max: 4 }), (parts, limit) => {
+        const text = JSON.stringify({ k: parts.join(''), v: parts.filter((p) => p === '[').map(() => []) });
+        expect(jsonTextDepthExceeds(text, limit)).toBe(jsonDepthExceeds(bytes(text), limit));
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -39,6 +39,36 @@ export function jsonDepthExceeds(bytes: Uint8Array, maxDepth: number): boolean {
   return false;
 }
 
+/**
+ * `jsonDepthExceeds` on decoded JSON text that is known to be valid JSON (JSON.parse accepted it):
+ * the same answer, about twice as fast, because strings are skipped with the native indexOf
+ * instead of character by character.
+ */
+export function jsonTextDepthExceeds(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Jump to the closing quote: the next quote preceded by an even number of backslashes.
+      let end = text.indexOf('"', i + 1);
+      for (;;) {
+        if (end === -1) return false; // unterminated string: not valid JSON, nothing deeper follows
+        let backslash = end - 1;
+        while (text.charCodeAt(backslash) === 0x5c) backslash--;
+        if ((end - backslash) % 2 === 1) break;
+        end = text.indexOf('"', end + 1);
+      }
+      i = end;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /** Opportunities in a parsed (not yet validated) webhook: the sum of `results[].opportunities[].length`. */
 export function countOpportunities(body: unknown): number {
   if (typeof body !== 'object' || body === null) return 0;

@@ -1,6 +1,6 @@
-import { CE_TYPES, DLQ_HEADERS, flattenWebhook, makeWebhook } from '@clustr-pipeline/schema';
+import { CE_TYPES, DLQ_HEADERS, flattenWebhook, makeWebhook, type ClustrWebhook } from '@clustr-pipeline/schema';
 import { describe, expect, it } from 'vitest';
-import { DLQ_ERROR_MAX_CHARS, countMessages, toDeadLetterBatch, toMessageBatches } from './messages.js';
+import { DLQ_ERROR_MAX_CHARS, countMessages, toDeadLetterBatch, toMessageBatches, webhookMessageStreams } from './messages.js';
 import { fixture } from './testing/helpers.js';
 
 const settings = { ceSource: 'urn:test', topics: { opportunities: 'opps', jobs: 'jobs' } };
@@ -66,5 +66,52 @@ describe('toDeadLetterBatch', () => {
       [DLQ_HEADERS.requestId]: 'req-1',
       [DLQ_HEADERS.contentType]: 'application/json; charset=utf-8',
     });
+  });
+});
+
+describe('webhookMessageStreams', () => {
+  const materialise = (batches: Array<{ topic: string; messages: Iterable<unknown> }>) => batches.map((b) => ({ topic: b.topic, messages: [...b.messages] }));
+
+  const cases: Array<[string, ClustrWebhook]> = [
+    ['completed fixture', fixture('completed')],
+    ['failed fixture', fixture('failed')],
+    ['failed without timestamp', { ...fixture('failed'), timestamp: null }],
+    ['generated, several clients', makeWebhook({ opportunities: 1_037, jobId: 'j', perClient: 97, engagements: 2, custom: { a: [1, 'ü'], b: null } })],
+    [
+      'odd shapes',
+      {
+        status: 'partial',
+        job_id: 'j-odd',
+        summary: { total_processed: 3 },
+        error: { code: 'E', details: { nested: [1, 2, { x: 'y' }] } },
+        results: [
+          { client: null, opportunities: null },
+          { opportunities: [] },
+          { client: { name: 'C', extra: 1 }, opportunities: [{ opportunity_id: 'o1' }, { opportunity_id: 'o2', prospect: null, engagement: { history: null } }] },
+          {},
+          { client: { first_name: '名' }, opportunities: [{ opportunity_id: 'o3', relationship: { shared_experience: { is_current: false } } }] },
+        ],
+      },
+    ],
+    ['no results', { status: 'completed', job_id: 'j-none', results: null }],
+  ];
+
+  it.each(cases)('yields exactly the messages of toMessageBatches(flattenWebhook(…)): %s', (_name, webhook) => {
+    const expected = toMessageBatches(flattenWebhook(webhook, receivedAt), settings);
+    for (const slice of [1, 3, 256]) {
+      const streams = webhookMessageStreams(webhook, receivedAt, settings, slice);
+      expect(materialise(streams.batches)).toEqual(expected);
+      expect(streams.events).toBe(countMessages(expected));
+      expect(streams.job).toEqual(flattenWebhook(webhook, receivedAt).job);
+      // Byte for byte (toEqual would not notice a different key order in the values).
+      const values = streams.batches.flatMap((b) => [...b.messages].map((m) => [m.key, m.value, JSON.stringify(m.headers)]));
+      expect(values).toEqual(expected.flatMap((b) => b.messages.map((m) => [m.key, m.value, JSON.stringify(m.headers)])));
+    }
+  });
+
+  it('is re-iterable (the spool drainer retries a publish)', () => {
+    const { batches } = webhookMessageStreams(makeWebhook({ opportunities: 25, jobId: 'j' }), receivedAt, settings, 4);
+    expect([...batches[0]!.messages]).toEqual([...batches[0]!.messages]);
+    expect([...batches[0]!.messages]).toHaveLength(25);
   });
 });

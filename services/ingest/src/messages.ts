@@ -1,4 +1,4 @@
-import { cloudEventHeaders, DLQ_HEADERS, type FlattenedWebhook } from '@clustr-pipeline/schema';
+import { cloudEventHeaders, DLQ_HEADERS, flattenWebhook, type ClustrWebhook, type FlattenedWebhook, type JobEvent, type OpportunityEvent } from '@clustr-pipeline/schema';
 
 /** A Kafka message ready to send: what kafkajs `send` takes, with string headers. */
 export interface OutgoingMessage {
@@ -13,9 +13,35 @@ export interface MessageBatch {
   messages: OutgoingMessage[];
 }
 
+/**
+ * What the publisher takes: messages for one topic, possibly produced lazily. `messages` must be
+ * re-iterable (each iteration yields the same messages again): the spool drainer retries.
+ * Every MessageBatch is a MessageStream.
+ */
+export interface MessageStream {
+  topic: string;
+  messages: Iterable<OutgoingMessage>;
+}
+
 export interface MessageSettings {
   ceSource: string;
   topics: { opportunities: string; jobs: string };
+}
+
+function opportunityMessage(event: OpportunityEvent, source: string, time: string): OutgoingMessage {
+  return {
+    key: event.opportunity_id,
+    value: JSON.stringify(event),
+    headers: cloudEventHeaders({ kind: 'opportunity', eventId: event.event_id, source, time, subject: event.opportunity_id }),
+  };
+}
+
+function jobMessage(job: JobEvent, source: string, time: string): OutgoingMessage {
+  return {
+    key: job.job_id,
+    value: JSON.stringify(job),
+    headers: cloudEventHeaders({ kind: 'job', eventId: job.event_id, source, time, subject: job.job_id }),
+  };
 }
 
 /**
@@ -25,20 +51,59 @@ export interface MessageSettings {
 export function toMessageBatches(flat: FlattenedWebhook, settings: MessageSettings): MessageBatch[] {
   const { job, opportunities } = flat;
   const time = job.webhook_timestamp ?? job.received_at;
-  const opportunityMessages = opportunities.map((event) => ({
-    key: event.opportunity_id,
-    value: JSON.stringify(event),
-    headers: { ...cloudEventHeaders({ kind: 'opportunity', eventId: event.event_id, source: settings.ceSource, time, subject: event.opportunity_id }) },
-  }));
-  const jobMessage = {
-    key: job.job_id,
-    value: JSON.stringify(job),
-    headers: { ...cloudEventHeaders({ kind: 'job', eventId: job.event_id, source: settings.ceSource, time, subject: job.job_id }) },
-  };
   const batches: MessageBatch[] = [];
-  if (opportunityMessages.length > 0) batches.push({ topic: settings.topics.opportunities, messages: opportunityMessages });
-  batches.push({ topic: settings.topics.jobs, messages: [jobMessage] });
+  if (opportunities.length > 0) batches.push({ topic: settings.topics.opportunities, messages: opportunities.map((event) => opportunityMessage(event, settings.ceSource, time)) });
+  batches.push({ topic: settings.topics.jobs, messages: [jobMessage(job, settings.ceSource, time)] });
   return batches;
+}
+
+/** Opportunities flattened (and serialised) at a time by webhookMessageStreams. */
+export const FLATTEN_SLICE = 256;
+
+export interface WebhookMessages {
+  /** The same messages, in the same order, as `toMessageBatches(flattenWebhook(webhook, receivedAt))`. */
+  batches: MessageStream[];
+  job: JobEvent;
+  /** Opportunity events + 1 job event. */
+  events: number;
+}
+
+/**
+ * Like `toMessageBatches(flattenWebhook(webhook, receivedAt), settings)`, but the opportunity
+ * messages are flattened and serialised lazily, a slice at a time, while the publisher pulls
+ * chunks: a 100,000-opportunity webhook never has all its events, values and headers in memory at
+ * once, and the first produce request leaves before the last event is built.
+ *
+ * Each slice goes through `flattenWebhook` itself (on the webhook restricted to one result and a
+ * slice of its opportunities), so the events are the flattener's, byte for byte; an opportunity
+ * event depends only on the webhook's top-level fields, its result's client and the opportunity.
+ */
+export function webhookMessageStreams(webhook: ClustrWebhook, receivedAt: Date, settings: MessageSettings, sliceSize = FLATTEN_SLICE): WebhookMessages {
+  const results = webhook.results ?? [];
+  let opportunityCount = 0;
+  for (const result of results) opportunityCount += result.opportunities?.length ?? 0;
+  // The job event of the same results without their opportunities, plus the real count.
+  const flatJob = flattenWebhook({ ...webhook, results: results.map(() => ({})) }, receivedAt).job;
+  const job: JobEvent = { ...flatJob, opportunity_count: opportunityCount };
+  const time = job.webhook_timestamp ?? job.received_at;
+  const source = settings.ceSource;
+  // Only what opportunity events are made of; `error` and `summary` feed the job event alone.
+  const envelope: ClustrWebhook = { ...webhook, error: null, summary: null };
+  const opportunityMessages: Iterable<OutgoingMessage> = {
+    *[Symbol.iterator]() {
+      for (const result of results) {
+        const opportunities = result.opportunities ?? [];
+        for (let start = 0; start < opportunities.length; start += sliceSize) {
+          const slice = { ...result, opportunities: opportunities.slice(start, start + sliceSize) };
+          for (const event of flattenWebhook({ ...envelope, results: [slice] }, receivedAt).opportunities) yield opportunityMessage(event, source, time);
+        }
+      }
+    },
+  };
+  const batches: MessageStream[] = [];
+  if (opportunityCount > 0) batches.push({ topic: settings.topics.opportunities, messages: opportunityMessages });
+  batches.push({ topic: settings.topics.jobs, messages: [jobMessage(job, source, time)] });
+  return { batches, job, events: opportunityCount + 1 };
 }
 
 /** Longest `dlq_error` header value, in characters: headers should stay small. */

@@ -2,7 +2,7 @@ import type { ProducerRecord } from 'kafkajs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { MessageBatch } from './messages.js';
-import { chunk, sendInChunks } from './publisher.js';
+import { chunk, MessageProductionError, sendInChunks } from './publisher.js';
 
 const batch = (topic: string, n: number): MessageBatch => ({
   topic,
@@ -85,6 +85,37 @@ describe('sendInChunks', () => {
     await expect(sendInChunks(fake.send, [batch('opps', 5), batch('jobs', 1)], { ...opts, timeoutMs: 100 })).rejects.toThrow(/within 100 ms/);
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(fake.calls.some((c) => c.topic === 'jobs')).toBe(false);
+  });
+
+  it('pulls lazily produced messages one chunk per free slot, and fails like a send when producing them throws', async () => {
+    let produced = 0;
+    const lazy = (n: number, failAt = Number.POSITIVE_INFINITY) => ({
+      topic: 'opps',
+      messages: {
+        *[Symbol.iterator]() {
+          for (let i = 0; i < n; i++) {
+            if (i === failAt) throw new Error('cannot serialise');
+            produced++;
+            yield { key: `opps-${i}`, value: String(i), headers: {} };
+          }
+        },
+      },
+    });
+    const fake = fakeSend({ delayMs: 5 });
+    const seenAtSend: number[] = [];
+    const send = async (record: ProducerRecord) => {
+      seenAtSend.push(produced);
+      await fake.send(record);
+    };
+    await sendInChunks(send, [lazy(95), batch('jobs', 1)], opts);
+    expect(fake.calls.map((c) => c.messages.length)).toEqual([...Array.from({ length: 9 }, () => 10), 5, 1]);
+    // The first request left when at most maxInFlight chunks (+ one look-ahead message) existed.
+    expect(seenAtSend[0]).toBeLessThanOrEqual(11);
+    expect(seenAtSend.slice(0, 3)).toEqual([11, 21, 31]);
+    const failing = fakeSend();
+    await expect(sendInChunks(failing.send, [lazy(50, 25), batch('jobs', 1)], opts)).rejects.toThrow(MessageProductionError);
+    await expect(sendInChunks(failing.send, [lazy(50, 25)], opts)).rejects.toThrow('cannot serialise');
+    expect(failing.calls.some((c) => c.topic === 'jobs')).toBe(false);
   });
 
   it('passes gzip compression through', async () => {

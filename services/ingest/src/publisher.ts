@@ -2,7 +2,7 @@ import { CompressionTypes, Partitioners, type Admin, type Kafka, type Producer, 
 import type { Logger } from 'pino';
 import type { KafkaSettings } from './config.js';
 import { IngestError } from './errors.js';
-import type { MessageBatch, OutgoingMessage } from './messages.js';
+import type { MessageStream, OutgoingMessage } from './messages.js';
 import type { IngestMetrics } from './metrics.js';
 import { ensureTopics } from './topics.js';
 
@@ -15,7 +15,7 @@ export interface Publisher {
    * Publishes the batches in order; resolves once every message was acknowledged (acks = -1).
    * Rejects with an IngestError (503 family) when it cannot.
    */
-  publish(batches: MessageBatch[]): Promise<void>;
+  publish(batches: readonly MessageStream[]): Promise<void>;
   /** True when publishing can be attempted: producer connected and topics ensured. */
   ready(): boolean;
   close(): Promise<void>;
@@ -46,6 +46,17 @@ export interface ChunkOptions {
 
 class TimeoutError extends Error {}
 
+/**
+ * Building the messages of a lazily produced batch failed (a bug, not a Kafka problem): callers
+ * must not treat it as retriable or spool the webhook for it. `cause` is the original error.
+ */
+export class MessageProductionError extends Error {
+  constructor(cause: unknown) {
+    super(`could not build the messages to publish: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'MessageProductionError';
+  }
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -60,27 +71,31 @@ export const MAX_CHUNK_BYTES = 900 * 1024;
 
 function messageBytes(message: OutgoingMessage): number {
   let bytes = Buffer.byteLength(message.key) + (typeof message.value === 'string' ? Buffer.byteLength(message.value) : message.value.length);
-  for (const [name, value] of Object.entries(message.headers)) bytes += name.length + Buffer.byteLength(value) + 8;
+  const headers = message.headers;
+  for (const name in headers) bytes += name.length + Buffer.byteLength(headers[name]!) + 8;
   return bytes + 32;
 }
 
-/** Splits messages, in order, into chunks of at most `maxCount` messages and `maxBytes` bytes (a larger single message gets a chunk of its own). */
-export function chunk(messages: readonly OutgoingMessage[], maxCount: number, maxBytes = Number.POSITIVE_INFINITY): OutgoingMessage[][] {
-  const chunks: OutgoingMessage[][] = [];
+/** Lazily splits messages, in order, into chunks of at most `maxCount` messages and `maxBytes` bytes (a larger single message gets a chunk of its own). */
+export function* chunks(messages: Iterable<OutgoingMessage>, maxCount: number, maxBytes = Number.POSITIVE_INFINITY): Generator<OutgoingMessage[], void, undefined> {
   let current: OutgoingMessage[] = [];
   let bytes = 0;
   for (const message of messages) {
     const size = messageBytes(message);
     if (current.length > 0 && (current.length >= maxCount || bytes + size > maxBytes)) {
-      chunks.push(current);
+      yield current;
       current = [];
       bytes = 0;
     }
     current.push(message);
     bytes += size;
   }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  if (current.length > 0) yield current;
+}
+
+/** Splits messages, in order, into chunks of at most `maxCount` messages and `maxBytes` bytes (a larger single message gets a chunk of its own). */
+export function chunk(messages: Iterable<OutgoingMessage>, maxCount: number, maxBytes = Number.POSITIVE_INFINITY): OutgoingMessage[][] {
+  return [...chunks(messages, maxCount, maxBytes)];
 }
 
 /**
@@ -88,18 +103,34 @@ export function chunk(messages: readonly OutgoingMessage[], maxCount: number, ma
  * outstanding; a batch starts only after the previous one was fully acknowledged. On the first
  * failure no new chunk starts, and the error is raised once the chunks already in flight settled.
  *
+ * Chunks are cut from the batch's messages only when a produce request slot is free, so a lazily
+ * produced batch (see webhookMessageStreams) holds at most `maxInFlight` chunks in memory, and
+ * each chunk is dropped once acknowledged. An error while producing the messages fails the batch
+ * like a failed send, as a MessageProductionError.
+ *
  * NOTE: chunks sent before a failure stay in Kafka. That is harmless: event ids are deterministic,
  * so the sender's retry produces the same ids and downstream deduplicates them.
  */
-export async function sendInChunks(send: SendFn, batches: MessageBatch[], options: ChunkOptions): Promise<void> {
+export async function sendInChunks(send: SendFn, batches: readonly MessageStream[], options: ChunkOptions): Promise<void> {
   const compression = options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
   for (const batch of batches) {
-    const chunks = chunk(batch.messages, options.chunkSize, options.maxChunkBytes ?? MAX_CHUNK_BYTES);
-    let next = 0;
+    const pending = chunks(batch.messages, options.chunkSize, options.maxChunkBytes ?? MAX_CHUNK_BYTES);
+    let done = false;
     let failure: unknown;
     const worker = async () => {
-      while (failure === undefined && next < chunks.length) {
-        const messages = chunks[next++]!;
+      while (failure === undefined && !done) {
+        let messages: OutgoingMessage[];
+        try {
+          const next = pending.next();
+          if (next.done) {
+            done = true;
+            return;
+          }
+          messages = next.value;
+        } catch (error) {
+          failure ??= new MessageProductionError(error);
+          return;
+        }
         try {
           await withTimeout(send({ topic: batch.topic, messages, acks: -1, timeout: options.timeoutMs, compression }), options.timeoutMs);
           options.onAcked?.(batch.topic, messages.length);
@@ -108,7 +139,7 @@ export async function sendInChunks(send: SendFn, batches: MessageBatch[], option
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(options.maxInFlight, chunks.length) }, worker));
+    await Promise.all(Array.from({ length: Math.max(1, options.maxInFlight) }, worker));
     if (failure !== undefined) throw failure;
   }
 }
@@ -166,7 +197,7 @@ export class KafkaPublisher implements Publisher {
     return this.#connected && this.#topicsReady && !this.#closed;
   }
 
-  async publish(batches: MessageBatch[]): Promise<void> {
+  async publish(batches: readonly MessageStream[]): Promise<void> {
     if (!this.ready()) throw new IngestError('INGEST_ERR_KAFKA_UNAVAILABLE', { message: 'Kafka is not connected yet, retry later' });
     const { settings, metrics } = this.#options;
     const started = process.hrtime.bigint();
@@ -181,6 +212,7 @@ export class KafkaPublisher implements Publisher {
       });
     } catch (error) {
       outcome = error instanceof TimeoutError ? 'timeout' : 'error';
+      if (error instanceof MessageProductionError) throw error;
       this.#logger.warn({ err: error }, 'publish to Kafka failed');
       throw error instanceof TimeoutError
         ? new IngestError('INGEST_ERR_KAFKA_TIMEOUT', { cause: error })

@@ -152,7 +152,7 @@ export function buildServer(config: IngestConfig, deps: ServerDeps): FastifyInst
   }
   if (deps.spool) metrics.bindSpool(deps.spool);
   const delivery = new Delivery({ publisher: deps.publisher, spool: deps.spool, logger, metrics });
-  void app.register(bodyPlugin, { bodyLimit: config.bodyLimitBytes });
+  void app.register(bodyPlugin, { bodyLimit: config.bodyLimitBytes, maxJsonDepth: config.limits.maxJsonDepth });
   void app.register(healthRoutes, { publisher: deps.publisher, metrics, spool: deps.spool });
   void app.register(webhookRoutes, { config, publisher: deps.publisher, delivery, metrics });
   return app;

@@ -1,20 +1,27 @@
 import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { IngestError } from '../errors.js';
-import { decodeUtf8Strict } from '../json.js';
+import { decodeUtf8Strict, jsonTextDepthExceeds } from '../json.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The decompressed request body as received, kept for the dead-letter topic. */
     rawBody: Buffer | null;
+    /**
+     * Whether the parsed body nests deeper than `maxJsonDepth` (checked on the decoded text while
+     * it exists anyway); null when the plugin was not given a depth, or there was no body.
+     */
+    jsonTooDeep: boolean | null;
   }
 }
 
 export interface BodyPluginOptions {
   /** Largest body accepted, compressed AND decompressed, in bytes. */
   bodyLimit: number;
+  /** When set, `request.jsonTooDeep` tells whether a parsed body nests deeper than this. */
+  maxJsonDepth?: number | undefined;
 }
 
 const gunzipAsync = promisify<Buffer, ZlibOptions, Buffer>(gunzip);
@@ -68,6 +75,69 @@ export async function decodeBody(body: Buffer, encoding: BodyEncoding, limit: nu
   }
 }
 
+/** The request body stream fastify hands a content type parser (`receivedEncodedLength` is set by decoding preParsing streams). */
+type BodyStream = NodeJS.ReadableStream & { receivedEncodedLength?: number };
+
+/**
+ * Reads the whole body into one Buffer, with exactly the checks and errors of fastify's own
+ * reader (`parseAs: 'buffer'`): 413 FST_ERR_CTP_BODY_TOO_LARGE past `limit` (also when
+ * Content-Length announces more), 400 FST_ERR_CTP_INVALID_CONTENT_LENGTH when the body does not
+ * match Content-Length, stream errors passed on (400 unless they carry a 4xx/5xx status).
+ *
+ * Why not fastify's: it keeps every chunk until the end and then concatenates them, so a body
+ * briefly costs twice its size. With a Content-Length (the usual case) this copies each chunk into
+ * one buffer of that size, allocated when the first chunk arrives, and drops the chunk at once.
+ * Without one (chunked transfer encoding) it collects and concatenates, like fastify.
+ */
+export function readBody(request: FastifyRequest, payload: BodyStream, limit: number): Promise<Buffer> {
+  const contentLength = Number(request.headers['content-length']);
+  if (contentLength > limit) return Promise.reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+  const known = Number.isSafeInteger(contentLength) && contentLength >= 0;
+  return new Promise<Buffer>((resolve, reject) => {
+    let received = 0;
+    let target: Buffer | undefined;
+    const chunks: Buffer[] = [];
+    const cleanup = () => {
+      payload.removeListener('data', onData);
+      payload.removeListener('end', onEnd);
+      payload.removeListener('error', onEnd);
+    };
+    function onData(data: Buffer | string): void {
+      const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+      const end = received + chunk.length;
+      if (end > limit || (payload.receivedEncodedLength ?? 0) > limit) {
+        cleanup();
+        reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+        return;
+      }
+      if (!known) chunks.push(chunk);
+      else if (end <= contentLength) {
+        target ??= Buffer.allocUnsafe(contentLength);
+        chunk.copy(target, received);
+      }
+      // else: more than announced; only counted, the length check below refuses it.
+      received = end;
+    }
+    function onEnd(error?: Error & { statusCode?: number }): void {
+      cleanup();
+      if (error != null) {
+        if (!(typeof error.statusCode === 'number' && error.statusCode >= 400)) error.statusCode = 400;
+        reject(error);
+        return;
+      }
+      if (known && (payload.receivedEncodedLength || received) !== contentLength) {
+        reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+        return;
+      }
+      resolve(known ? (target ?? Buffer.alloc(0)) : Buffer.concat(chunks, received));
+    }
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onEnd);
+    payload.resume();
+  });
+}
+
 /**
  * Replaces fastify's JSON parser: checks media type and encoding before reading (preParsing),
  * reads the body as a Buffer within the limit, decompresses it within the same limit, keeps the
@@ -75,9 +145,10 @@ export async function decodeBody(body: Buffer, encoding: BodyEncoding, limit: nu
  * keys are rejected with 400).
  */
 async function bodyPlugin(app: FastifyInstance, options: BodyPluginOptions): Promise<void> {
-  const { bodyLimit } = options;
+  const { bodyLimit, maxJsonDepth } = options;
   const jsonParser = app.getDefaultJsonParser('error', 'error');
   app.decorateRequest('rawBody', null);
+  app.decorateRequest('jsonTooDeep', null);
 
   app.addHook('preParsing', async (request: FastifyRequest) => {
     const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
@@ -87,9 +158,11 @@ async function bodyPlugin(app: FastifyInstance, options: BodyPluginOptions): Pro
   });
 
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, async (request: FastifyRequest, body: Buffer | string) => {
+  app.addContentTypeParser('application/json', { bodyLimit }, async (request: FastifyRequest, payload: BodyStream) => {
+    // The webhook route's bodyLimit is this same limit (as with fastify's reader, which uses the parser's limit unless the route sets one).
+    const body = await readBody(request, payload, bodyLimit);
     const encoding = parseContentEncoding(request.headers['content-encoding']) ?? 'identity';
-    const raw = await decodeBody(Buffer.isBuffer(body) ? body : Buffer.from(body), encoding, bodyLimit);
+    const raw = await decodeBody(body, encoding, bodyLimit);
     request.rawBody = raw;
     let text: string;
     try {
@@ -102,7 +175,10 @@ async function bodyPlugin(app: FastifyInstance, options: BodyPluginOptions): Pro
       // The secure parser rejects __proto__ / constructor.prototype keys (the decoder dropped any BOM).
       jsonParser(request, text, (error, parsed) => {
         if (error) reject(new IngestError('INGEST_ERR_INVALID_JSON', (error as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? { message: 'Request body is empty' } : {}));
-        else resolve(parsed);
+        else {
+          if (maxJsonDepth !== undefined) request.jsonTooDeep = jsonTextDepthExceeds(text, maxJsonDepth);
+          resolve(parsed);
+        }
       });
     });
   });

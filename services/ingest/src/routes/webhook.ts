@@ -1,12 +1,12 @@
-import { flattenWebhook, parseWebhook } from '@clustr-pipeline/schema';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IngestConfig } from '../config.js';
 import type { Delivery } from '../delivery.js';
 import { IngestError, type ErrorCode, type IssueBody } from '../errors.js';
 import { countOpportunities, jsonDepthExceeds } from '../json.js';
-import { countMessages, toDeadLetterBatch, toMessageBatches } from '../messages.js';
+import { toDeadLetterBatch, webhookMessageStreams } from '../messages.js';
 import type { IngestMetrics } from '../metrics.js';
 import { authHook } from '../plugins/auth.js';
+import { validateWebhook } from '../validate.js';
 import { MAX_CHUNK_BYTES, type Publisher } from '../publisher.js';
 
 export interface WebhookRouteDeps {
@@ -66,7 +66,8 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps
       metrics.webhookBytes.observe(raw.length);
       const { maxJsonDepth, maxOpportunities } = config.limits;
 
-      if (jsonDepthExceeds(raw, maxJsonDepth)) {
+      // The body plugin checked the depth on the decoded text already (when configured with this limit).
+      if (request.jsonTooDeep ?? jsonDepthExceeds(raw, maxJsonDepth)) {
         const message = `Request body nests objects/arrays deeper than ${maxJsonDepth} levels (MAX_JSON_DEPTH)`;
         const error = new IngestError('INGEST_ERR_JSON_TOO_DEEP', { message });
         // NOTE: a body too large for one Kafka message cannot be dead-lettered; the 422 tells the sender.
@@ -82,27 +83,26 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps
         });
       }
 
-      const parsed = parseWebhook(request.body);
+      const parsed = validateWebhook(request.body);
       if (!parsed.ok) {
         const issues: IssueBody[] = parsed.issues.map(({ path, message }) => ({ path, message }));
         return deadLetter(request, raw, receivedAt, 'INGEST_ERR_SCHEMA', new IngestError('INGEST_ERR_SCHEMA', { issues }), JSON.stringify(parsed.issues));
       }
 
-      const flat = flattenWebhook(parsed.webhook, receivedAt);
-      const batches = toMessageBatches(flat, { ceSource: config.ceSource, topics: config.topics });
-      const events = countMessages(batches);
+      // Events and messages are built chunk by chunk while publishing (bounded memory).
+      const { batches, job, events } = webhookMessageStreams(parsed.webhook, receivedAt, { ceSource: config.ceSource, topics: config.topics });
       const started = Date.now();
       const outcome = await delivery.deliver(
         { requestId: request.id, receivedAt, contentType: request.headers['content-type'] ?? 'application/json', body: raw },
         batches,
       );
-      const jobId = flat.job.job_id;
+      const jobId = job.job_id;
       if (outcome === 'spooled') {
-        request.log.info({ jobId, status: flat.job.status, events }, 'webhook spooled (Kafka unavailable or backlog)');
+        request.log.info({ jobId, status: job.status, events }, 'webhook spooled (Kafka unavailable or backlog)');
         void reply.code(202);
         return { status: 'spooled', job_id: jobId, events };
       }
-      request.log.info({ jobId, status: flat.job.status, events, publishMs: Date.now() - started }, 'webhook accepted');
+      request.log.info({ jobId, status: job.status, events, publishMs: Date.now() - started }, 'webhook accepted');
       void reply.code(200);
       return { status: 'accepted', job_id: jobId, events };
     },
