@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { startDevClickHouseServer, startFaultProxy, type DevClickHouseServer, type FaultProxy, type MockKafka } from '@clustr-pipeline/devkit';
+import { startFaultProxy, type FaultProxy, type MockKafka } from '@clustr-pipeline/devkit';
 import { TOPICS, flattenWebhook, makeWebhook, type ClustrWebhook } from '@clustr-pipeline/schema';
+import { startDevClickHouseServer, type DevClickHouseServer } from '@clustr-pipeline/sink';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { TestPipeline, type PipelineOptions } from '../harness/pipeline.js';
 

@@ -3,7 +3,5 @@ export type { MockKafka, MockKafkaOptions } from './mock-kafka.js';
 export { startTestKafka } from './test-kafka.js';
 export type { KafkaMode, TestKafka } from './test-kafka.js';
 export { dockerAvailable } from './docker.js';
-export { openChdb, serveClickHouseHttp, startDevClickHouseServer } from './clickhouse-server.js';
-export type { ChdbSessionLike, ClickHouseHttp, ClickHouseHttpOptions, DevClickHouseServer, DevClickHouseServerOptions } from './clickhouse-server.js';
 export { startFaultProxy } from './fault-proxy.js';
 export type { FaultMode, FaultProxy, FaultProxyOptions, FaultProxyStats } from './fault-proxy.js';

@@ -23,3 +23,6 @@ export type { ClickHouseHandle, ClickHouseOptions } from './clickhouse.js';
 export { migrate } from './migrate.js';
 export { ClickHouseWriteError, ClickHouseWriter, classifyClickHouseError } from './writer.js';
 export type { InsertBatch, InsertOutcome, SinkTable } from './writer.js';
+// Development/tests only (test/reliability): chDB behind a writable HTTP interface, in its own process.
+export { startDevClickHouseServer } from './embedded/dev-server.js';
+export type { DevClickHouseServer, DevClickHouseServerOptions } from './embedded/dev-server.js';

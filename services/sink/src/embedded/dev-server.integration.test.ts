@@ -1,10 +1,14 @@
+/**
+ * The dev ClickHouse server (development/tests only): chDB in its own process behind the
+ * readwrite HTTP interface, driven by @clickhouse/client like test/reliability does.
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDevClickHouseServer, type DevClickHouseServer } from './clickhouse-server.js';
+import { startDevClickHouseServer, type DevClickHouseServer } from './dev-server.js';
 
 describe('dev ClickHouse server (chDB behind a writable HTTP interface)', () => {
   let dir: string;
@@ -12,7 +16,7 @@ describe('dev ClickHouse server (chDB behind a writable HTTP interface)', () => 
   let client: ClickHouseClient;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'devkit-ch-'));
+    dir = mkdtempSync(join(tmpdir(), 'sink-dev-ch-'));
     server = await startDevClickHouseServer({ path: join(dir, 'data'), port: 0 });
     client = createClient({ url: server.url, request_timeout: 60_000 });
   }, 120_000);

@@ -37,6 +37,14 @@ export function formatClause(canonical: string): string | undefined {
   return /\sFORMAT\s+([A-Za-z0-9_]+)(?:\s+SETTINGS\s[^']*)?$/.exec(canonical)?.[1];
 }
 
+/**
+ * The output format named by a trailing `FORMAT x` clause of raw SQL as sent (readwrite mode, which
+ * does not canonicalise: case-insensitive, a trailing `;` or whitespace allowed).
+ */
+export function trailingFormatClause(sql: string): string | undefined {
+  return /\sFORMAT\s+([A-Za-z0-9_]+)\s*(?:SETTINGS\s[^']*)?;?\s*$/i.exec(sql)?.[1];
+}
+
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function isIdentifier(value: string): boolean {
