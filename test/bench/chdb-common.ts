@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, webhook, webhookMessages } from './common.js';
+import { RAW_JSON_INPUT_SETTINGS } from '@clustr-pipeline/sink';
 
 /** The sink's own migrations (services/sink/src/migrations/*.sql): the exact table shapes. */
 export function migrationStatements(database: string, which: 'full' | 'events' = 'full'): string[] {
@@ -15,15 +16,8 @@ export function migrationStatements(database: string, which: 'full' | 'events' =
   return statements;
 }
 
-/** Same as the sink's RAW_JSON_INPUT_SETTINGS (services/sink/src/writer.ts): settings the inserts need for the v1 JSON (dates as "2025-03-15" or ISO date-times). */
-export const INSERT_SETTINGS = {
-  input_format_json_read_objects_as_strings: 1,
-  date_time_input_format: 'best_effort',
-  input_format_json_named_tuples_as_objects: 1,
-  input_format_json_defaults_for_missing_elements_in_named_tuple: 1,
-  input_format_skip_unknown_fields: 1,
-  input_format_import_nested_json: 0,
-} as const;
+/** The sink's own input settings, so the raw paths parse the v1 JSON exactly as the sink does. */
+export const INSERT_SETTINGS = RAW_JSON_INPUT_SETTINGS as Record<string, string | number>;
 
 /**
  * The same opportunity events as `fillTopic` (same generator, job ids and sizes), as JSONEachRow

@@ -7,6 +7,7 @@ import { OffsetTracker, tpKey, type TopicPartitionOffset } from './offsets.js';
 import type { BackoffPolicy } from './retry.js';
 import { AbortedError, retryForever, sleep } from './retry.js';
 import { decodeMessage, dedupToken, type SinkTable, type TopicRoute } from './rows.js';
+import type { InsertBatch, InsertOutcome } from './writer.js';
 
 /**
  * The consumer owns the loop; what happens to rows is injected (a writer, a DLQ, an error classifier).
@@ -21,16 +22,9 @@ import { decodeMessage, dedupToken, type SinkTable, type TopicRoute } from './ro
  * the back-pressure cap, where eachBatch waits and heartbeats itself.
  */
 
+export type { InsertBatch, InsertOutcome };
+
 /** The writer's contract (`ClickHouseWriter` of writer.ts satisfies it). */
-export interface InsertBatch {
-  table: SinkTable;
-  rows: Array<{ eventId: string; line: string }>;
-  dedupToken: string;
-}
-export interface InsertOutcome {
-  inserted: number;
-  duplicates: number;
-}
 export interface BatchWriter {
   insert(batch: InsertBatch): Promise<InsertOutcome>;
 }

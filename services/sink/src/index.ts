@@ -21,7 +21,7 @@ export type { HealthReport } from './http.js';
 export { openClickHouse } from './clickhouse.js';
 export type { ClickHouseHandle, ClickHouseOptions } from './clickhouse.js';
 export { migrate } from './migrate.js';
-export { ClickHouseWriteError, ClickHouseWriter, classifyClickHouseError } from './writer.js';
+export { ClickHouseWriteError, ClickHouseWriter, RAW_JSON_INPUT_SETTINGS, classifyClickHouseError } from './writer.js';
 export type { InsertBatch, InsertOutcome, SinkTable } from './writer.js';
 // Development/tests only (test/reliability): chDB behind a writable HTTP interface, in its own process.
 export { startDevClickHouseServer } from './embedded/dev-server.js';

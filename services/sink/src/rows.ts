@@ -3,14 +3,14 @@ import { jobEventSchema, opportunityEventSchema } from '@clustr-pipeline/schema'
 import type { BufferedRow } from './batcher.js';
 import { offsetRuns } from './batcher.js';
 import type { DlqReason } from './errors.js';
+import type { SinkTable } from './writer.js';
 
 /**
  * Kafka message → table row. The cheap path: JSON.parse and validate against the v1 event schema,
  * then forward the ORIGINAL string as the JSONEachRow line (no re-serialisation).
  */
 
-/** Mirrors `SinkTable` of `writer.ts`. */
-export type SinkTable = 'opportunity_events' | 'jobs';
+export type { SinkTable };
 
 export interface TopicRoute {
   topic: string;
