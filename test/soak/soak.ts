@@ -9,6 +9,7 @@
  * completeness count every request, warm-up included.
  * Exits 1 when a check fails. Not part of `npm test`.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { makeWebhook } from '@clustr-pipeline/schema';
 import { TestPipeline } from '../harness/pipeline.js';
@@ -47,6 +48,40 @@ const partitions = Math.max(64, Math.ceil((opportunityBytes * 2) / (5 * 1024 * 1
 const pct = (sorted: number[], p: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
 const mib = (b: number | undefined) => (b === undefined ? NaN : b / 1024 / 1024);
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+/** Where a service's resident memory is: anonymous vs file-backed (mapped code), and V8's heap. */
+async function memoryBreakdown(pid: number | undefined, metricsUrl: string): Promise<string> {
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 'gone';
+  }
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  let heap = NaN;
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    heap = Number(/^(?:\w+_)?nodejs_heap_size_total_bytes (\S+)$/m.exec(text)?.[1] ?? NaN) / 1024 / 1024;
+  } catch {
+    // metrics unavailable: leave NaN
+  }
+  return `anon=${kb('RssAnon').toFixed(0)}MiB file=${kb('RssFile').toFixed(0)}MiB v8_heap=${heap.toFixed(0)}MiB`;
+}
+
+/** How far the sink is behind and what ClickHouse holds (active parts, memory), for the progress lines. */
+async function storageState(pipeline: TestPipeline): Promise<string> {
+  try {
+    const [row] = await pipeline.query<{ stored: string; parts: string; memory: string }>(
+      `SELECT (SELECT count() FROM ${pipeline.database}.opportunity_events WHERE startsWith(job_id, 'soak_')) AS stored,
+              (SELECT count() FROM system.parts WHERE active AND database = {db:String}) AS parts,
+              (SELECT formatReadableSize(value) FROM system.metrics WHERE metric = 'MemoryTracking') AS memory`,
+      { db: pipeline.database },
+    );
+    return `stored=${row?.stored} parts=${row?.parts} ch_memory=${row?.memory}`;
+  } catch (error) {
+    return `storage=? (${(error as Error).message.slice(0, 80)})`;
+  }
+}
 
 async function main(): Promise<number> {
   console.log(`soak: ${warmupSeconds} s warm-up + ${seconds} s at ${rate} webhooks/s × ${perWebhook} opportunities = ${totalWebhooks} webhooks, ${totalWebhooks * perWebhook} opportunities; ${partitions} partitions`);
@@ -104,7 +139,12 @@ async function main(): Promise<number> {
       if (Date.now() - lastReport >= 10_000) {
         lastReport = Date.now();
         const last = rss.at(-1);
-        console.log(`  t=${((Date.now() - started) / 1000).toFixed(0)}s sent=${sent} ok=${latencies.length} errors=${errors.length} in-flight=${inFlight} ingest=${mib(last?.ingest).toFixed(0)}MiB sink=${mib(last?.sink).toFixed(0)}MiB`);
+        const line = `  t=${((Date.now() - started) / 1000).toFixed(0)}s sent=${sent} ok=${latencies.length} errors=${errors.length} in-flight=${inFlight} ingest=${mib(last?.ingest).toFixed(0)}MiB sink=${mib(last?.sink).toFixed(0)}MiB`;
+        void Promise.all([
+          storageState(pipeline),
+          memoryBreakdown(pipeline.ingest.pid, `${pipeline.ingestUrl}/metrics`),
+          memoryBreakdown(pipeline.sink.pid, `${pipeline.metricsUrl}/metrics`),
+        ]).then(([state, ingestMemory, sinkMemory]) => console.log(`${line} ${state}\n      ingest: ${ingestMemory}\n      sink:   ${sinkMemory}`));
       }
     }
     await Promise.all(pending);

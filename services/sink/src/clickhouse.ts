@@ -8,6 +8,7 @@ import type * as ChdbTypes from 'chdb';
 import type * as ChdbConnectionTypes from 'chdb/connection';
 import type pino from 'pino';
 import { startHttpInterface } from './embedded/http-interface.js';
+import { startMemoryPurge, type MemoryPurger } from './embedded/memory-purge.js';
 import type { HttpInterface, QuerySession } from './embedded/http-interface.js';
 
 export interface ClickHouseOptions {
@@ -25,6 +26,8 @@ export interface ClickHouseOptions {
   requestTimeoutMs?: number;
   /** Server mode over https. */
   tls?: { caFile?: string; rejectUnauthorized?: boolean };
+  /** Embedded mode: return chDB's freed memory to the OS this often (see embedded/memory-purge.ts); 0 = never. @default 10_000 */
+  embeddedPurgeMs?: number;
 }
 
 /**
@@ -208,7 +211,10 @@ export async function openClickHouse(options: ClickHouseOptions, logger?: pino.L
       throw err;
     }
   }
-  logger?.info({ path, httpUrl: http?.url ?? null, database }, 'ClickHouse: embedded chDB mode');
+  const purgeMs = options.embeddedPurgeMs ?? 10_000;
+  const purger: MemoryPurger | null =
+    purgeMs > 0 ? startMemoryPurge({ run: (statement) => client.command({ query: statement }), intervalMs: purgeMs, ...(logger ? { logger } : {}) }) : null;
+  logger?.info({ path, httpUrl: http?.url ?? null, database, purgeMs }, 'ClickHouse: embedded chDB mode');
 
   let closed: Promise<void> | undefined;
   return {
@@ -220,6 +226,7 @@ export async function openClickHouse(options: ClickHouseOptions, logger?: pino.L
     close: () =>
       (closed ??= (async () => {
         try {
+          await purger?.stop();
           await http?.close();
         } finally {
           httpSession?.close();

@@ -86,6 +86,7 @@ const envSchema = z.object({
     .default(8123),
   CLICKHOUSE_HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
   CLICKHOUSE_REQUEST_TIMEOUT_MS: int(1, 3_600_000).optional(),
+  CLICKHOUSE_EMBEDDED_PURGE_MS: int(0, 3_600_000).default(10_000),
   CLICKHOUSE_TLS_CA_FILE: z.string().trim().min(1).optional(),
   CLICKHOUSE_TLS_REJECT_UNAUTHORIZED: strictBoolean.optional(),
   TOPIC_OPPORTUNITIES: topic.default(TOPICS.opportunities),
@@ -126,6 +127,7 @@ export interface SinkConfig {
     httpHost: string;
     requestTimeoutMs?: number;
     tls?: { caFile?: string; rejectUnauthorized?: boolean };
+    embeddedPurgeMs: number;
   };
   logLevel: LogLevel;
 }
@@ -203,6 +205,7 @@ export function loadConfig(env: Env): SinkConfig {
       httpHost: e.CLICKHOUSE_HTTP_HOST,
       ...(e.CLICKHOUSE_REQUEST_TIMEOUT_MS !== undefined ? { requestTimeoutMs: e.CLICKHOUSE_REQUEST_TIMEOUT_MS } : {}),
       ...(chTls ? { tls: chTls } : {}),
+      embeddedPurgeMs: e.CLICKHOUSE_EMBEDDED_PURGE_MS,
     },
     logLevel: e.LOG_LEVEL,
   };
