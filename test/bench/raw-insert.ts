@@ -16,10 +16,12 @@ export interface RawInsertArgs {
   count: number;
   batchRows: number;
   tables: 'full' | 'events';
+  /** Also measure @clickhouse/client over the chDB connection (slower; a comparison, not the limit). */
+  withClient: boolean;
 }
 
 export interface RawInsertResult {
-  client: { rowsPerSec: number; ms: number };
+  client: { rowsPerSec: number; ms: number } | null;
   raw: { rowsPerSec: number; ms: number };
   bytes: number;
   engineVersion: string;
@@ -32,10 +34,11 @@ export async function run(a: RawInsertArgs): Promise<RawInsertResult> {
   try {
     const batches = eventBatches(a.count, a.batchRows);
     const bytes = batches.reduce((s, b) => s + b.length, 0);
-    for (const db of ['bench_client', 'bench_raw']) for (const q of migrationStatements(db, a.tables)) await client.command({ query: q });
+    const databases = a.withClient ? ['bench_client', 'bench_raw'] : ['bench_raw'];
+    for (const db of databases) for (const q of migrationStatements(db, a.tables)) await client.command({ query: q });
 
     let t0 = performance.now();
-    for (const b of batches) {
+    for (const b of a.withClient ? batches : []) {
       // As the sink's writer does: exec of INSERT … FORMAT JSONEachRow with the raw lines as the body.
       const r = await client.exec({ query: 'INSERT INTO bench_client.opportunity_events FORMAT JSONEachRow', values: Readable.from([b]), clickhouse_settings: { ...INSERT_SETTINGS } });
       r.stream.resume();
@@ -50,14 +53,14 @@ export async function run(a: RawInsertArgs): Promise<RawInsertResult> {
     }
     const rawMs = performance.now() - t0;
 
-    for (const db of ['bench_client', 'bench_raw']) {
+    for (const db of databases) {
       const rs = await client.query({ query: `SELECT count() AS n FROM ${db}.opportunity_events`, format: 'JSONEachRow' });
       const n = Number(((await rs.json()) as Array<{ n: string }>)[0]?.n);
       if (n !== a.count) throw new Error(`raw insert: ${db}.opportunity_events holds ${n} rows, expected ${a.count}`);
     }
     const vr = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
     const engineVersion = String(((await vr.json()) as Array<{ v: string }>)[0]?.v);
-    return { engineVersion, client: { rowsPerSec: perSecond(a.count, clientMs), ms: clientMs }, raw: { rowsPerSec: perSecond(a.count, rawMs), ms: rawMs }, bytes };
+    return { engineVersion, client: a.withClient ? { rowsPerSec: perSecond(a.count, clientMs), ms: clientMs } : null, raw: { rowsPerSec: perSecond(a.count, rawMs), ms: rawMs }, bytes };
   } finally {
     await client.close();
     rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,8 @@
  *   --latency-size=N        opportunities per webhook in the latency runs (default 1000)
  *   --concurrency=10:64,1000:16,20000:4   closed-loop senders per webhook size
  *   --cpu-prof              write a V8 CPU profile of every process (services, raw scenarios) to results/profiles/
+ *   --extras                also the comparisons that are not targets: the raw producer with gzip, and
+ *                           inserts through @clickhouse/client over the chDB connection (adds ~5 min to a full run)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,14 +35,15 @@ const flag = (name: string): string | undefined => {
   const hit = argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
   return hit === undefined ? undefined : (hit.split('=')[1] ?? 'true');
 };
-const known = ['cpu-prof', 'quick', 'only', 'reps', 'sink-events', 'duration', 'latency-size', 'concurrency', 'help'];
+const known = ['cpu-prof', 'extras', 'quick', 'only', 'reps', 'sink-events', 'duration', 'latency-size', 'concurrency', 'help'];
 for (const a of argv) if (!known.includes(a.replace(/^--/, '').split('=')[0]!)) throw new Error(`unknown option ${a}`);
 if (flag('help')) {
-  console.log('usage: npm run bench -- [--quick] [--only=ingest,sink,latency,memory] [--reps=N] [--sink-events=N] [--duration=MS] [--latency-size=N] [--concurrency=10:64,1000:16,20000:4]');
+  console.log('usage: npm run bench -- [--quick] [--only=ingest,sink,latency,memory] [--reps=N] [--sink-events=N] [--duration=MS] [--latency-size=N] [--concurrency=10:64,1000:16,20000:4] [--extras] [--cpu-prof]');
   process.exit(0);
 }
 
 const quick = flag('quick') !== undefined;
+const extras = flag('extras') !== undefined;
 const only = new Set((flag('only') ?? 'ingest,sink,latency,memory').split(','));
 for (const o of only) if (!['ingest', 'sink', 'latency', 'memory'].includes(o)) throw new Error(`--only: unknown scenario ${o}`);
 const reps = Number(flag('reps') ?? (quick ? 1 : 3));
@@ -134,7 +137,7 @@ async function benchIngest(): Promise<void> {
         return r;
       };
       const raw: Record<Compression, ThroughputResult[]> = { none: [], gzip: [] };
-      for (const compression of ['none', 'gzip'] as const) {
+      for (const compression of extras ? (['none', 'gzip'] as const) : (['none'] as const)) {
         raw[compression] = await repeat(`raw producer ${size} opps × ${c} senders, ${compression}`, () =>
           counted(async () => (await runInChild<ThroughputResult>('raw-producer', { ...common, compression, topics: { opportunities: TOPICS.opportunities, jobs: TOPICS.jobs } })).result),
         );
@@ -156,8 +159,8 @@ async function benchIngest(): Promise<void> {
         { section: 'ingest', scenario: `ingest, ${label}`, metric: 'p99 request ms', summary: s.ingestP99 },
         { section: 'ingest', scenario: `raw kafkajs producer (none), ${label}`, metric: 'opportunities/s', summary: s.rawOpps },
         { section: 'ingest', scenario: `raw kafkajs producer (none), ${label}`, metric: 'webhooks/s', summary: s.rawWebhooks },
-        { section: 'ingest', scenario: `raw kafkajs producer (gzip), ${label}`, metric: 'opportunities/s', summary: s.rawGzipOpps, note: ratioText('none', ratio(s.rawGzipOpps, s.rawOpps)) },
       );
+      if (extras) rows.push({ section: 'ingest', scenario: `raw kafkajs producer (gzip), ${label}`, metric: 'opportunities/s', summary: s.rawGzipOpps, note: ratioText('none', ratio(s.rawGzipOpps, s.rawOpps)) });
       out.push({ size, concurrency: c, chunk: CHUNK, inFlight: IN_FLIGHT, ingest, raw, summary: s, ratioIngestToRaw: ratio(s.ingestOpps, s.rawOpps), ratioGzipToNone: ratio(s.rawGzipOpps, s.rawOpps) });
     }
   });
@@ -177,7 +180,7 @@ async function benchSink(): Promise<void> {
     const engine = await repeat('ClickHouse Kafka engine', async (r) =>
       (await runInChild<KafkaEngineResult>('kafka-engine', { ...base, groupId: `bench-engine-${r}-${Date.now()}`, tables: 'full', consumers: 1, blockRows: 10_000, flushMs: 1_000 })).result,
     );
-    const insert = await repeat('raw insert into chDB', async () => (await runInChild<RawInsertResult>('raw-insert', { count: sinkEvents, batchRows: 10_000, tables: 'full' })).result);
+    const insert = await repeat('raw insert into chDB', async () => (await runInChild<RawInsertResult>('raw-insert', { count: sinkEvents, batchRows: 10_000, tables: 'full', withClient: extras })).result);
     if (insert[0]) machine.clickhouseEngine = insert[0].engineVersion;
     const sink = await repeat('sink service', (r) => runSink({ brokers: mock.brokers, count: sinkEvents, groupId: `bench-sink-${r}-${Date.now()}`, timeoutMs: 10 * 60_000 }));
     // Final check: the topic still holds every event (nothing dropped by the mock's retention).
@@ -189,7 +192,7 @@ async function benchSink(): Promise<void> {
       sinkRss: sum(sink.map((r) => r.peakRssMb)),
       consumerWall: sum(consumer.map((r) => r.rowsPerSecWall)),
       consumerSteady: sum(consumer.map((r) => r.rowsPerSec)),
-      insertClient: sum(insert.map((r) => r.client.rowsPerSec)),
+      insertClient: sum(insert.flatMap((r) => (r.client ? [r.client.rowsPerSec] : []))),
       insertRaw: sum(insert.map((r) => r.raw.rowsPerSec)),
       engineWall: sum(engine.map((r) => r.rowsPerSecWall)),
     };
@@ -201,13 +204,13 @@ async function benchSink(): Promise<void> {
         scenario: `sink service (Kafka → chDB), ${n}`,
         metric: 'rows/s (ready → all visible)',
         summary: s.sinkWall,
-        note: [ratioText('raw consumer', ratio(s.sinkWall, s.consumerWall)), ratioText('client insert', ratio(s.sinkWall, s.insertClient)), ratioText('raw insert', ratio(s.sinkWall, s.insertRaw)), ratioText('Kafka engine', ratio(s.sinkWall, s.engineWall))].join('; '),
+        note: [ratioText('raw consumer', ratio(s.sinkWall, s.consumerWall)), ...(extras ? [ratioText('client insert', ratio(s.sinkWall, s.insertClient))] : []), ratioText('raw insert', ratio(s.sinkWall, s.insertRaw)), ratioText('Kafka engine', ratio(s.sinkWall, s.engineWall))].join('; '),
       },
       { section: 'sink', scenario: 'sink service', metric: 'rows/s (first row → all visible)', summary: s.sinkSteady },
       { section: 'sink', scenario: 'raw kafkajs consumer + JSON.parse', metric: 'rows/s (connect → last)', summary: s.consumerWall },
       { section: 'sink', scenario: 'raw kafkajs consumer + JSON.parse', metric: 'rows/s (first → last)', summary: s.consumerSteady },
-      { section: 'sink', scenario: 'raw insert, @clickhouse/client over chdb connection, 10k-row batches', metric: 'rows/s', summary: s.insertClient },
-      { section: 'sink', scenario: "raw insert, chdb rawInsert (Buffer), 10k-row batches", metric: 'rows/s', summary: s.insertRaw },
+      ...(extras ? [{ section: 'sink', scenario: 'raw insert, @clickhouse/client over chdb connection, 10k-row batches', metric: 'rows/s', summary: s.insertClient }] : []),
+      { section: 'sink', scenario: 'raw insert, chdb rawInsert (Buffer), 10k-row batches', metric: 'rows/s', summary: s.insertRaw },
       { section: 'sink', scenario: 'ClickHouse Kafka engine + MV (in chDB)', metric: 'rows/s (MV attached → count = N)', summary: s.engineWall },
     );
     json.sink = { events: sinkEvents, partitions, fill, sink, consumer, insert, engine, summary: s };
@@ -284,11 +287,15 @@ async function benchMemory(): Promise<void> {
 }
 
 const started = Date.now();
-log(`bench: ${quick ? 'QUICK' : 'full'} mode, ${reps} repetition(s), scenarios ${[...only].join(',')}`);
-if (only.has('ingest')) await attempt('ingest', benchIngest);
-if (only.has('sink')) await attempt('sink', benchSink);
-if (only.has('latency')) await attempt('latency', benchLatency);
-if (only.has('memory')) await attempt('memory', benchMemory);
+const sectionSeconds: Record<string, number> = {};
+log(`bench: ${quick ? 'QUICK' : 'full'} mode, ${reps} repetition(s), scenarios ${[...only].join(',')}${extras ? ', with extras' : ''}`);
+for (const [name, fn] of [['ingest', benchIngest], ['sink', benchSink], ['latency', benchLatency], ['memory', benchMemory]] as const) {
+  if (!only.has(name)) continue;
+  const t0 = Date.now();
+  await attempt(name, fn);
+  sectionSeconds[name] = Math.round((Date.now() - t0) / 1000);
+  log(`${name} section took ${sectionSeconds[name]} s`);
+}
 const sinkSteadyRss = (json.sink as { summary?: { sinkRss?: Summary } } | undefined)?.summary?.sinkRss;
 if (sinkSteadyRss) rows.push({ section: 'memory', scenario: `sink draining the ${sinkEvents.toLocaleString('en-US')}-event backlog (max load)`, metric: 'peak RSS MB', summary: sinkSteadyRss });
 
@@ -296,6 +303,8 @@ const meta = {
   mode: quick ? 'quick (1 repetition unless --reps)' : 'full',
   repetitions: reps,
   'total s': Math.round((Date.now() - started) / 1000),
+  'section s': Object.entries(sectionSeconds).map(([name, secs]) => `${name} ${secs}`).join(', '),
+  extras: extras ? 'gzip producer, client insert' : 'no (--extras adds the gzip producer and client-insert comparisons)',
   broker: 'librdkafka mock cluster (1 broker)',
   'ingest settings': `chunk ${CHUNK}, in-flight ${IN_FLIGHT}, acks=-1, ${durationMs / 1000} s window after ${warmupMs / 1000} s warm-up`,
 };
@@ -303,7 +312,7 @@ const md = markdown('clustr-pipeline benchmark', machine, meta, rows.sort((a, b)
 const dir = join(benchDir, 'results');
 mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, 'latest.md'), md);
-writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ machine, meta, options: { quick, reps, sinkEvents, durationMs, warmupMs, latencySize, concurrency: Object.fromEntries(concurrency) }, ...json, rows, errors }, null, 2)}\n`);
+writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ machine, meta, options: { quick, extras, reps, sinkEvents, durationMs, warmupMs, latencySize, concurrency: Object.fromEntries(concurrency) }, ...json, rows, errors }, null, 2)}\n`);
 console.log(md);
 log(`wrote ${join(dir, 'latest.md')} and latest.json`);
 if (errors.length > 0) {

@@ -2,11 +2,11 @@
  * Soak test: steady webhook traffic through the whole pipeline (Kafka, ingest, sink + ClickHouse as
  * separate processes) for a while; checks errors, latency, completeness and memory growth.
  *
- *   npm run soak -w test -- --seconds 60 --rate 20 --opportunities 100 [--warmup-seconds 20]
+ *   npm run soak -w test -- --seconds 60 --rate 20 --opportunities 100 [--warmup-seconds 60]
  *
- * NOTE: the same traffic runs for --warmup-seconds first (JIT, V8 heap sizing and chDB's caches
- * settle there); memory growth is judged on the --seconds window after it. Errors, latency and
- * completeness count every request, warm-up included.
+ * NOTE: the same traffic runs for --warmup-seconds first (the ingest's V8 heap sizing and the sink's
+ * ClickHouse thread pool take one-off steps there; see README.md); memory growth is judged on the
+ * --seconds window after it. Errors, latency and completeness count every request, warm-up included.
  * Exits 1 when a check fails. Not part of `npm test`.
  */
 import { readFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { rssBytes, sleep } from '../bad-input/helpers.js';
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' },
-    'warmup-seconds': { type: 'string', default: '20' },
+    'warmup-seconds': { type: 'string', default: '60' },
     rate: { type: 'string', default: '20' },
     opportunities: { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '16' },
@@ -65,7 +65,8 @@ async function memoryBreakdown(pid: number | undefined, metricsUrl: string): Pro
   } catch {
     // metrics unavailable: leave NaN
   }
-  return `anon=${kb('RssAnon').toFixed(0)}MiB file=${kb('RssFile').toFixed(0)}MiB v8_heap=${heap.toFixed(0)}MiB`;
+  const threads = /^Threads:\s+(\d+)/m.exec(status)?.[1] ?? '?';
+  return `anon=${kb('RssAnon').toFixed(0)}MiB file=${kb('RssFile').toFixed(0)}MiB v8_heap=${heap.toFixed(0)}MiB threads=${threads}`;
 }
 
 /** How far the sink is behind and what ClickHouse holds (active parts, memory), for the progress lines. */
