@@ -1,6 +1,6 @@
 import { CE_TYPES, DLQ_HEADERS, flattenWebhook, makeWebhook, type ClustrWebhook } from '@clustr-pipeline/schema';
 import { describe, expect, it } from 'vitest';
-import { DLQ_ERROR_MAX_CHARS, countMessages, toDeadLetterBatch, toMessageBatches, webhookMessageStreams } from './messages.js';
+import { DLQ_ERROR_MAX_CHARS, countMessages, lazyWebhookMessageStreams, toDeadLetterBatch, toMessageBatches, webhookMessageStreams, type OpportunityList } from './messages.js';
 import { fixture } from './testing/helpers.js';
 
 const settings = { ceSource: 'urn:test', topics: { opportunities: 'opps', jobs: 'jobs' } };
@@ -113,5 +113,31 @@ describe('webhookMessageStreams', () => {
     const { batches } = webhookMessageStreams(makeWebhook({ opportunities: 25, jobId: 'j' }), receivedAt, settings, 4);
     expect([...batches[0]!.messages]).toEqual([...batches[0]!.messages]);
     expect([...batches[0]!.messages]).toHaveLength(25);
+  });
+
+  it('takes opportunities produced on demand (lazyWebhookMessageStreams), slice by slice, with the same messages', () => {
+    const webhook = makeWebhook({ opportunities: 53, jobId: 'j', perClient: 20, engagements: 1 });
+    const expected = materialise(webhookMessageStreams(webhook, receivedAt, settings).batches);
+    const slices: Array<[number, number]> = [];
+    const lists: OpportunityList[] = webhook.results!.map((result) => ({
+      length: result.opportunities!.length,
+      slice: (start: number, end: number) => {
+        slices.push([start, end]);
+        return structuredClone(result.opportunities!.slice(start, end));
+      },
+    }));
+    // The envelope's own opportunities are ignored.
+    const envelope = { ...webhook, results: webhook.results!.map((result) => ({ ...result, opportunities: [] })) };
+    const streams = lazyWebhookMessageStreams({ webhook: envelope, opportunities: (i) => lists[i]! }, receivedAt, settings, 8);
+    expect(slices).toEqual([]);
+    expect(streams.events).toBe(54);
+    expect(materialise(streams.batches)).toEqual(expected);
+    expect(materialise(streams.batches)).toEqual(expected);
+    expect(slices.slice(0, 4)).toEqual([
+      [0, 8],
+      [8, 16],
+      [16, 24],
+      [0, 8],
+    ]);
   });
 });

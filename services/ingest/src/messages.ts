@@ -1,4 +1,4 @@
-import { cloudEventHeaders, DLQ_HEADERS, flattenWebhook, type ClustrWebhook, type FlattenedWebhook, type JobEvent, type OpportunityEvent } from '@clustr-pipeline/schema';
+import { cloudEventHeaders, DLQ_HEADERS, flattenWebhook, type ClustrWebhook, type FlattenedWebhook, type JobEvent, type Opportunity, type OpportunityEvent } from '@clustr-pipeline/schema';
 
 /** A Kafka message ready to send: what kafkajs `send` takes, with string headers. */
 export interface OutgoingMessage {
@@ -69,40 +69,69 @@ export interface WebhookMessages {
 }
 
 /**
+ * The opportunities of one result, possibly produced on demand: `slice(start, end)` returns them
+ * in order, like `Array.prototype.slice` (an array is an OpportunityList).
+ */
+export interface OpportunityList {
+  readonly length: number;
+  slice(start: number, end: number): Opportunity[];
+}
+
+/**
+ * A validated webhook whose opportunities are produced on demand: `opportunities(i)` stands for
+ * `webhook.results[i].opportunities`, which is ignored.
+ */
+export interface LazyWebhook {
+  webhook: ClustrWebhook;
+  opportunities(resultIndex: number): OpportunityList;
+}
+
+/**
  * Like `toMessageBatches(flattenWebhook(webhook, receivedAt), settings)`, but the opportunity
  * messages are flattened and serialised lazily, a slice at a time, while the publisher pulls
  * chunks: a 100,000-opportunity webhook never has all its events, values and headers in memory at
  * once, and the first produce request leaves before the last event is built.
+ */
+export function webhookMessageStreams(webhook: ClustrWebhook, receivedAt: Date, settings: MessageSettings, sliceSize = FLATTEN_SLICE): WebhookMessages {
+  const results = webhook.results ?? [];
+  return lazyWebhookMessageStreams({ webhook, opportunities: (i) => results[i]!.opportunities ?? [] }, receivedAt, settings, sliceSize);
+}
+
+/**
+ * `webhookMessageStreams` for opportunities produced on demand (see LazyWebhook): each slice is
+ * taken from its OpportunityList when the publisher pulls it, and dropped once serialised. The
+ * streams are re-iterable; each iteration takes the slices again.
  *
  * Each slice goes through `flattenWebhook` itself (on the webhook restricted to one result and a
  * slice of its opportunities), so the events are the flattener's, byte for byte; an opportunity
  * event depends only on the webhook's top-level fields, its result's client and the opportunity.
  */
-export function webhookMessageStreams(webhook: ClustrWebhook, receivedAt: Date, settings: MessageSettings, sliceSize = FLATTEN_SLICE): WebhookMessages {
+export function lazyWebhookMessageStreams(source: LazyWebhook, receivedAt: Date, settings: MessageSettings, sliceSize = FLATTEN_SLICE): WebhookMessages {
+  const { webhook } = source;
   const results = webhook.results ?? [];
   let opportunityCount = 0;
-  for (const result of results) opportunityCount += result.opportunities?.length ?? 0;
+  for (let i = 0; i < results.length; i++) opportunityCount += source.opportunities(i).length;
   // The job event of the same results without their opportunities, plus the real count.
   const flatJob = flattenWebhook({ ...webhook, results: results.map(() => ({})) }, receivedAt).job;
   const job: JobEvent = { ...flatJob, opportunity_count: opportunityCount };
   const time = job.webhook_timestamp ?? job.received_at;
-  const source = settings.ceSource;
+  const ceSource = settings.ceSource;
   // Only what opportunity events are made of; `error` and `summary` feed the job event alone.
   const envelope: ClustrWebhook = { ...webhook, error: null, summary: null };
   const opportunityMessages: Iterable<OutgoingMessage> = {
     *[Symbol.iterator]() {
-      for (const result of results) {
-        const opportunities = result.opportunities ?? [];
+      for (let i = 0; i < results.length; i++) {
+        const opportunities = source.opportunities(i);
         for (let start = 0; start < opportunities.length; start += sliceSize) {
-          const slice = { ...result, opportunities: opportunities.slice(start, start + sliceSize) };
-          for (const event of flattenWebhook({ ...envelope, results: [slice] }, receivedAt).opportunities) yield opportunityMessage(event, source, time);
+          const slice = { ...results[i]!, opportunities: opportunities.slice(start, start + sliceSize) };
+          for (const event of flattenWebhook({ ...envelope, results: [slice] }, receivedAt).opportunities) yield opportunityMessage(event, ceSource, time);
         }
       }
     },
   };
   const batches: MessageStream[] = [];
   if (opportunityCount > 0) batches.push({ topic: settings.topics.opportunities, messages: opportunityMessages });
-  batches.push({ topic: settings.topics.jobs, messages: [jobMessage(job, source, time)] });
+  batches.push({ topic: settings.topics.jobs, messages: [jobMessage(job, ceSource, time)] });
   return { batches, job, events: opportunityCount + 1 };
 }
 

@@ -24,6 +24,8 @@ export interface ServerDeps {
   metrics?: IngestMetrics;
   /** Where webhooks go when Kafka does not acknowledge them (202). Unset: they get 503. */
   spool?: Spool;
+  /** Bodies of at least this many bytes take the large-body path (see large-body.ts); tests lower it. @default LARGE_BODY_BYTES */
+  largeBodyBytes?: number;
 }
 
 function trustHops(hops: number): (address: string, hop: number) => boolean {
@@ -152,7 +154,7 @@ export function buildServer(config: IngestConfig, deps: ServerDeps): FastifyInst
   }
   if (deps.spool) metrics.bindSpool(deps.spool);
   const delivery = new Delivery({ publisher: deps.publisher, spool: deps.spool, logger, metrics });
-  void app.register(bodyPlugin, { bodyLimit: config.bodyLimitBytes, maxJsonDepth: config.limits.maxJsonDepth });
+  void app.register(bodyPlugin, { bodyLimit: config.bodyLimitBytes, maxJsonDepth: config.limits.maxJsonDepth, largeBodyBytes: deps.largeBodyBytes });
   void app.register(healthRoutes, { publisher: deps.publisher, metrics, spool: deps.spool });
   void app.register(webhookRoutes, { config, publisher: deps.publisher, delivery, metrics });
   return app;

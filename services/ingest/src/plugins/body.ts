@@ -4,6 +4,7 @@ import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { IngestError } from '../errors.js';
 import { decodeUtf8Strict, jsonTextDepthExceeds } from '../json.js';
+import { LARGE_BODY_BYTES, LargeJsonBody, type JsonParse, type ParsedBody } from '../large-body.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,6 +23,12 @@ export interface BodyPluginOptions {
   bodyLimit: number;
   /** When set, `request.jsonTooDeep` tells whether a parsed body nests deeper than this. */
   maxJsonDepth?: number | undefined;
+  /**
+   * Bodies (decompressed) of at least this many bytes become a LargeJsonBody on `request.body`
+   * when they have the webhook's shape, instead of being decoded and parsed whole.
+   * @default LARGE_BODY_BYTES (Infinity: never take it)
+   */
+  largeBodyBytes?: number | undefined;
 }
 
 const gunzipAsync = promisify<Buffer, ZlibOptions, Buffer>(gunzip);
@@ -138,14 +145,36 @@ export function readBody(request: FastifyRequest, payload: BodyStream, limit: nu
   });
 }
 
+/** Decodes and parses a whole body (strict UTF-8, fastify's secure parser), with our 400s. */
+export function parseWholeBody(raw: Buffer, parse: JsonParse, maxJsonDepth: number | undefined): ParsedBody {
+  let text: string;
+  try {
+    // JSON is UTF-8 (RFC 8259): invalid bytes are refused, not replaced with U+FFFD.
+    text = decodeUtf8Strict(raw);
+  } catch {
+    throw new IngestError('INGEST_ERR_INVALID_UTF8');
+  }
+  let body: unknown;
+  try {
+    // The secure parser rejects __proto__ / constructor.prototype keys (the decoder dropped any BOM).
+    body = parse(text);
+  } catch (error) {
+    throw new IngestError('INGEST_ERR_INVALID_JSON', (error as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? { message: 'Request body is empty' } : {});
+  }
+  return { body, jsonTooDeep: maxJsonDepth === undefined ? null : jsonTextDepthExceeds(text, maxJsonDepth) };
+}
+
 /**
  * Replaces fastify's JSON parser: checks media type and encoding before reading (preParsing),
  * reads the body as a Buffer within the limit, decompresses it within the same limit, keeps the
  * bytes on `request.rawBody` and parses them with fastify's secure parser (prototype-poisoning
  * keys are rejected with 400).
+ *
+ * A body of `largeBodyBytes` or more that has the webhook's shape is not decoded nor parsed whole:
+ * `request.body` is then a LargeJsonBody (see large-body.ts), which the webhook route handles.
  */
 async function bodyPlugin(app: FastifyInstance, options: BodyPluginOptions): Promise<void> {
-  const { bodyLimit, maxJsonDepth } = options;
+  const { bodyLimit, maxJsonDepth, largeBodyBytes = LARGE_BODY_BYTES } = options;
   const jsonParser = app.getDefaultJsonParser('error', 'error');
   app.decorateRequest('rawBody', null);
   app.decorateRequest('jsonTooDeep', null);
@@ -164,23 +193,23 @@ async function bodyPlugin(app: FastifyInstance, options: BodyPluginOptions): Pro
     const encoding = parseContentEncoding(request.headers['content-encoding']) ?? 'identity';
     const raw = await decodeBody(body, encoding, bodyLimit);
     request.rawBody = raw;
-    let text: string;
-    try {
-      // JSON is UTF-8 (RFC 8259): invalid bytes are refused, not replaced with U+FFFD.
-      text = decodeUtf8Strict(raw);
-    } catch {
-      throw new IngestError('INGEST_ERR_INVALID_UTF8');
-    }
-    return await new Promise<unknown>((resolve, reject) => {
-      // The secure parser rejects __proto__ / constructor.prototype keys (the decoder dropped any BOM).
-      jsonParser(request, text, (error, parsed) => {
-        if (error) reject(new IngestError('INGEST_ERR_INVALID_JSON', (error as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? { message: 'Request body is empty' } : {}));
-        else {
-          if (maxJsonDepth !== undefined) request.jsonTooDeep = jsonTextDepthExceeds(text, maxJsonDepth);
-          resolve(parsed);
-        }
+    // fastify's parser calls back synchronously.
+    const parse: JsonParse = (text) => {
+      let result: { error: Error | null; value: unknown } | undefined;
+      jsonParser(request, text, (error, value) => {
+        result = { error, value };
       });
-    });
+      if (!result) throw new Error('the JSON parser did not answer synchronously');
+      if (result.error) throw result.error;
+      return result.value;
+    };
+    if (raw.length >= largeBodyBytes) {
+      const large = LargeJsonBody.from(raw, parse, () => parseWholeBody(raw, parse, maxJsonDepth));
+      if (large) return large;
+    }
+    const parsed = parseWholeBody(raw, parse, maxJsonDepth);
+    request.jsonTooDeep = parsed.jsonTooDeep;
+    return parsed.body;
   });
 }
 
