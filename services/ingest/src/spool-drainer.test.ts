@@ -1,13 +1,14 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TOPICS } from '@clustr-pipeline/schema';
+import { flattenWebhook, makeWebhook, parseWebhook, TOPICS } from '@clustr-pipeline/schema';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Delivery } from './delivery.js';
 import { IngestError } from './errors.js';
 import { createMetrics } from './metrics.js';
-import { SpoolDrainer, spooledToBatches } from './spool-drainer.js';
-import { QUARANTINE_DIR, Spool, type SpooledWebhook } from './spool.js';
+import { SpoolDrainer, spooledToStreams } from './spool-drainer.js';
+import { toMessageBatches, type MessageStream } from './messages.js';
+import { QUARANTINE_DIR, Spool, SpoolCorruptError, type SpooledWebhook } from './spool.js';
 import { FakePublisher, fixtureText, tempDir, waitFor } from './testing/helpers.js';
 
 const logger = pino({ level: 'silent' });
@@ -20,13 +21,36 @@ const webhook = (jobId: string, receivedAt = new Date('2026-12-04T10:00:00.000Z'
 });
 const jobIds = (publisher: FakePublisher) => publisher.published.map((batches) => batches.at(-1)!.messages[0]!.key);
 
-describe('spooledToBatches', () => {
-  it('rebuilds the same events: deterministic ids and the original received_at', () => {
+describe('spooledToStreams', () => {
+  const materialise = (streams: MessageStream[]) => streams.map((s) => ({ topic: s.topic, messages: [...s.messages] }));
+
+  it('rebuilds the same messages as the HTTP path: deterministic ids and the original received_at', () => {
     const spooled = webhook('job_1', new Date('2020-01-02T03:04:05.678Z'));
-    const [opportunities, jobs] = spooledToBatches(spooled, messages);
+    const streams = spooledToStreams(spooled, messages);
+    const [opportunities, jobs] = materialise(streams);
     const job = JSON.parse(String(jobs!.messages[0]!.value)) as { event_id: string; received_at: string };
     expect(job.received_at).toBe('2020-01-02T03:04:05.678Z');
-    expect(spooledToBatches(spooled, messages)).toEqual([opportunities, jobs]);
+    const parsed = parseWebhook(JSON.parse(spooled.body.toString()));
+    if (!parsed.ok) throw new Error('fixture is invalid');
+    expect([opportunities, jobs]).toEqual(toMessageBatches(flattenWebhook(parsed.webhook, spooled.receivedAt), messages));
+    // Re-iterable: a retry after a failed publish yields the same messages again.
+    expect(materialise(streams)).toEqual([opportunities, jobs]);
+  });
+
+  it('takes the large-body path for big bodies, with the same messages', () => {
+    const body = Buffer.from(JSON.stringify(makeWebhook({ opportunities: 600, engagements: 1, jobId: 'job_large' })));
+    const spooled: SpooledWebhook = { requestId: 'req-large', receivedAt: new Date('2026-12-04T10:00:00.000Z'), contentType: 'application/json', body };
+    const usual = materialise(spooledToStreams(spooled, messages));
+    const large = materialise(spooledToStreams(spooled, messages, 0));
+    expect(usual[0]!.messages).toHaveLength(600);
+    expect(large).toEqual(usual);
+  });
+
+  it('refuses a body that no longer parses or validates', () => {
+    const spooled = (text: string): SpooledWebhook => ({ requestId: 'r', receivedAt: new Date(), contentType: 'application/json', body: Buffer.from(text) });
+    expect(() => spooledToStreams(spooled('{"status":'), messages)).toThrow(SpoolCorruptError);
+    expect(() => spooledToStreams(spooled('{"status":"completed"}'), messages)).toThrow(SpoolCorruptError);
+    expect(() => spooledToStreams(spooled('{"status":'), messages, 0)).toThrow(SpoolCorruptError);
   });
 });
 
@@ -35,7 +59,7 @@ describe('Delivery', () => {
     const publisher = new FakePublisher();
     const spool = await Spool.open({ dir: tempDir(), maxBytes: 1e9, logger });
     const delivery = new Delivery({ publisher, spool, logger });
-    expect(await delivery.deliver(webhook('a'), spooledToBatches(webhook('a'), messages))).toBe('published');
+    expect(await delivery.deliver(webhook('a'), spooledToStreams(webhook('a'), messages))).toBe('published');
     expect(spool.isEmpty()).toBe(true);
   });
 

@@ -1,19 +1,40 @@
-import { flattenWebhook, parseWebhook } from '@clustr-pipeline/schema';
+import { parseWebhook } from '@clustr-pipeline/schema';
 import type { Logger } from 'pino';
 import { decodeUtf8Strict } from './json.js';
-import { toMessageBatches, type MessageBatch, type MessageSettings } from './messages.js';
+import { LARGE_BODY_BYTES, LargeJsonBody, type ParsedBody } from './large-body.js';
+import { lazyWebhookMessageStreams, webhookMessageStreams, type MessageSettings, type MessageStream } from './messages.js';
 import type { IngestMetrics } from './metrics.js';
 import type { Publisher } from './publisher.js';
 import { SpoolCorruptError, type Spool, type SpooledWebhook } from './spool.js';
+import { validateLargeBody } from './validate.js';
 
 /**
- * A spooled webhook → the same Kafka batches the HTTP path would have published: same event ids
+ * A spooled webhook → the same Kafka messages the HTTP path would have published: same event ids
  * (they derive from job and opportunity ids) and the original `received_at`.
+ *
+ * Built the way the HTTP path builds them, so draining costs no more memory than receiving did:
+ * messages are produced lazily, a slice at a time, while the publisher pulls chunks; a body of
+ * `largeBodyBytes` or more takes the large-body path (never decoded or parsed whole).
+ * Throws SpoolCorruptError when the body no longer parses or validates.
  */
-export function spooledToBatches(webhook: SpooledWebhook, settings: MessageSettings): MessageBatch[] {
-  const parsed = parseWebhook(JSON.parse(decodeUtf8Strict(webhook.body)));
+export function spooledToStreams(webhook: SpooledWebhook, settings: MessageSettings, largeBodyBytes = LARGE_BODY_BYTES): MessageStream[] {
+  const { body, receivedAt } = webhook;
+  // The body passed the secure parser when it was received: plain JSON.parse reads it the same.
+  const parseWhole = (): ParsedBody => {
+    try {
+      return { body: JSON.parse(decodeUtf8Strict(body)) as unknown, jsonTooDeep: null };
+    } catch (error) {
+      throw new SpoolCorruptError(`spooled webhook is not valid JSON: ${(error as Error).message}`);
+    }
+  };
+  if (body.length >= largeBodyBytes) {
+    const large = LargeJsonBody.from(body, (text) => JSON.parse(text) as unknown, parseWhole);
+    const lazy = large ? validateLargeBody(large) : undefined;
+    if (lazy) return lazyWebhookMessageStreams(lazy, receivedAt, settings).batches;
+  }
+  const parsed = parseWebhook(parseWhole().body);
   if (!parsed.ok) throw new SpoolCorruptError(`spooled webhook no longer matches the schema: ${JSON.stringify(parsed.issues.slice(0, 3))}`);
-  return toMessageBatches(flattenWebhook(parsed.webhook, webhook.receivedAt), settings);
+  return webhookMessageStreams(parsed.webhook, receivedAt, settings).batches;
 }
 
 export interface SpoolDrainerOptions {
@@ -76,11 +97,11 @@ export class SpoolDrainer {
         this.#idle = false;
         continue;
       }
-      let batches: MessageBatch[];
+      let batches: MessageStream[];
       let webhook: SpooledWebhook;
       try {
         webhook = await spool.read(entry);
-        batches = spooledToBatches(webhook, messages);
+        batches = spooledToStreams(webhook, messages);
       } catch (error) {
         await this.#quarantine(entry, error);
         continue;
