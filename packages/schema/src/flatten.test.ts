@@ -6,6 +6,7 @@ import { flattenWebhook } from './flatten.js';
 import { opportunityEventId, shortHash } from './ids.js';
 import { parseWebhook } from './parse.js';
 import { webhookArbitrary } from './testing/arbitraries.js';
+import { completedSampleEvent } from './testing/samples.js';
 import { webhookSchema, type ClustrWebhook } from './webhook.js';
 
 const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8'));
@@ -21,43 +22,7 @@ describe('flattenWebhook on the vendor samples', () => {
   it('turns the completed sample into one opportunity event with every value in its field', () => {
     const { job, opportunities } = flattenWebhook(parsed('completed.json'), receivedAt);
     expect(opportunities).toHaveLength(1);
-    expect(opportunities[0]).toEqual({
-      event_id: shortHash('job_abc123/opp_abc123'),
-      schema_version: 1,
-      job_id: 'job_abc123',
-      batch_id: 'batch_xyz789',
-      webhook_timestamp: '2025-03-15T14:30:00Z',
-      received_at: '2026-12-04T10:00:00.123Z',
-      client_name: 'John Doe',
-      client_first_name: 'John',
-      client_last_name: 'Doe',
-      client_linkedin_url: 'https://www.linkedin.com/in/john-doe',
-      client_record_id: 'CRM_12345',
-      client_owner_email: 'alice@company.com',
-      client_job_title: 'VP of Sales',
-      client_company_name: 'Acme Corp',
-      opportunity_id: 'opp_abc123',
-      prospect_name: 'Jane Smith',
-      prospect_linkedin_url: 'https://www.linkedin.com/in/jane-smith',
-      prospect_job_title: 'CTO',
-      prospect_company_name: 'Target Inc',
-      company_name: 'Target Inc',
-      company_domain: 'target-inc.com',
-      company_industry: 'Technology',
-      company_employee_count: '501-1000',
-      confidence_score: 85.5,
-      total_overlap_months: 24,
-      shared_company_name: 'Previous Corp',
-      shared_overlap_months: 24,
-      shared_client_role: 'Sales Director',
-      shared_prospect_role: 'Head of Engineering',
-      shared_is_current: false,
-      is_target_company: true,
-      engagement_total: null,
-      engagement_last_date: null,
-      engagement_history: [],
-      custom: { your_field: 'value' },
-    } satisfies OpportunityEvent);
+    expect(opportunities[0]).toEqual(completedSampleEvent('2026-12-04T10:00:00.123Z'));
     expect(job).toMatchObject({
       event_id: shortHash('job_abc123/completed'),
       status: 'completed',
