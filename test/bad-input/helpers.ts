@@ -97,6 +97,10 @@ function sendRaw(url: string, options: { method?: string; path: string; headers:
       // Slice by slice, stopping as soon as the server answered: if we kept writing after it closed,
       // its RST could make the kernel drop the response before we read it.
       const body = options.body ?? Buffer.alloc(0);
+      // Like curl with `Expect: 100-continue` for a big body: give the server a moment to refuse
+      // from the headers alone (413 from Content-Length) before sending any of the body. Otherwise
+      // the server closes with our first slices unread, and the RST can beat the 413 to us.
+      if (body.length > 1024 * 1024) for (let waited = 0; waited < 500 && chunks.length === 0 && !socket.destroyed; waited += 10) await new Promise((r) => setTimeout(r, 10));
       const step = 256 * 1024;
       for (let i = 0; i < body.length && chunks.length === 0 && !socket.destroyed; i += step) {
         const slice = body.subarray(i, i + step);
